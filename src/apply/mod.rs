@@ -1,0 +1,348 @@
+//! Carrying out a parsed script: commands applied to tables in the model
+//! (as libiptc applies them to its cache), then one SET_REPLACE per table.
+
+use std::collections::BTreeMap;
+
+use crate::blob::{encode_table, EncodedTable};
+use crate::error::{Error, Location, Result};
+use crate::kernel::XtSocket;
+use crate::restore::{Block, Op, RuleSpec, Script, TargetSpec};
+use crate::rules::{builtin_hooks, Chain, Counters, Rule, Table, Target, Verdict};
+
+fn fail(file: &str, line: usize, message: impl Into<String>, exit_code: i32) -> Error {
+    Error::Apply { at: Location { file: file.to_string(), line, column: 0 }, message: message.into(), exit_code }
+}
+
+/// Resets a table as iptables-restore does at `*table` without `-n`: every
+/// chain flushed, user chains deleted, built-in policies (and their
+/// counters) kept.
+pub fn flush_table(table: &mut Table) {
+    table.chains.retain(|c| c.is_builtin());
+    for c in &mut table.chains {
+        c.rules.clear();
+    }
+}
+
+fn resolve(table: &Table, spec: &RuleSpec, file: &str, line: usize) -> Result<Rule> {
+    let mut rule = spec.rule.clone();
+    rule.target = match &spec.target {
+        TargetSpec::None => Target::Fallthrough,
+        TargetSpec::Verdict(v) => Target::Verdict(*v),
+        TargetSpec::Named { name, ext, goto } => {
+            let chain = table.chain(name);
+            match (chain, ext, goto) {
+                (Some(c), _, _) if c.is_builtin() => {
+                    return Err(fail(file, line, format!("cannot jump to built-in chain `{name}'"), 1));
+                }
+                (Some(_), _, true) => Target::Goto(name.clone()),
+                (Some(_), _, false) => Target::Jump(name.clone()),
+                (None, _, true) => return Err(fail(file, line, format!("goto '{name}' is not a chain"), 2)),
+                (None, Some(e), false) => Target::Extension(e.clone()),
+                (None, None, false) => {
+                    return Err(fail(
+                        file,
+                        line,
+                        format!(
+                            "Couldn't load target `{name}': it is neither a chain of table `{}' (declare it with `:{name} - [0:0]' first) nor a known target extension",
+                            table.name
+                        ),
+                        2,
+                    ))
+                }
+            }
+        }
+    };
+    Ok(rule)
+}
+
+fn chain_mut<'a>(table: &'a mut Table, name: &str, file: &str, line: usize) -> Result<&'a mut Chain> {
+    let tname = table.name.clone();
+    table
+        .chain_mut(name)
+        .ok_or_else(|| fail(file, line, format!("No chain/target/match by that name: table `{tname}' has no chain `{name}'"), 1))
+}
+
+fn set_policy(table: &mut Table, chain: &str, policy: &str, counters: Counters, file: &str, line: usize) -> Result<()> {
+    let tname = table.name.clone();
+    let c = chain_mut(table, chain, file, line)?;
+    if !c.is_builtin() {
+        return Err(fail(file, line, format!("Can't set policy `{policy}' on `{chain}': Bad built-in chain name (only built-in chains of `{tname}' have policies)"), 1));
+    }
+    let v = match policy {
+        "ACCEPT" => Verdict::Accept,
+        "DROP" => Verdict::Drop,
+        _ => return Err(fail(file, line, format!("Can't set policy `{policy}' on `{chain}': Bad policy name (expected ACCEPT or DROP)"), 1)),
+    };
+    c.policy = Some(v);
+    c.counters = counters;
+    c.origin = None;
+    Ok(())
+}
+
+/// Applies one block's commands to `table` (already flushed unless `-n`).
+pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) -> Result<()> {
+    for cmd in &block.commands {
+        let line = cmd.line;
+        match &cmd.op {
+            Op::DeclareChain { name, policy, counters } => {
+                let existing = table.chain(name).map(|c| c.is_builtin());
+                match existing {
+                    Some(true) => {}
+                    Some(false) if noflush => chain_mut(table, name, file, line)?.rules.clear(),
+                    Some(false) => return Err(fail(file, line, format!("error creating chain '{name}': File exists (declared twice)"), 2)),
+                    None => table.chains.push(Chain::user(name)),
+                }
+                if policy != "-" {
+                    set_policy(table, name, policy, *counters, file, line)?;
+                }
+            }
+            Op::Append { chain, rules } => {
+                let resolved = rules.iter().map(|r| resolve(table, r, file, line)).collect::<Result<Vec<_>>>()?;
+                chain_mut(table, chain, file, line)?.rules.extend(resolved);
+            }
+            Op::Insert { chain, num, rules } => {
+                let resolved = rules.iter().map(|r| resolve(table, r, file, line)).collect::<Result<Vec<_>>>()?;
+                let c = chain_mut(table, chain, file, line)?;
+                if *num > c.rules.len() + 1 {
+                    return Err(fail(file, line, format!("Index of insertion too big: `{chain}' has {} rules", c.rules.len()), 1));
+                }
+                // Each address pair is inserted at the same position, as iptables does.
+                for r in resolved {
+                    c.rules.insert(num - 1, r);
+                }
+            }
+            Op::Delete { chain, rules } => {
+                let resolved = rules.iter().map(|r| resolve(table, r, file, line)).collect::<Result<Vec<_>>>()?;
+                let c = chain_mut(table, chain, file, line)?;
+                for r in resolved {
+                    let pos = c.rules.iter().position(|x| x.same_rule(&r)).ok_or_else(|| {
+                        fail(file, line, format!("Bad rule (does a matching rule exist in chain `{chain}'?)"), 1)
+                    })?;
+                    c.rules.remove(pos);
+                }
+            }
+            Op::DeleteNum { chain, num } => {
+                let c = chain_mut(table, chain, file, line)?;
+                if *num > c.rules.len() {
+                    return Err(fail(file, line, format!("Index of deletion too big: `{chain}' has {} rules", c.rules.len()), 1));
+                }
+                c.rules.remove(num - 1);
+            }
+            Op::Replace { chain, num, rule } => {
+                let r = resolve(table, rule, file, line)?;
+                let c = chain_mut(table, chain, file, line)?;
+                if *num > c.rules.len() {
+                    return Err(fail(file, line, format!("Index of replacement too big: `{chain}' has {} rules", c.rules.len()), 1));
+                }
+                c.rules[num - 1] = r;
+            }
+            Op::Check { chain, rules } => {
+                let resolved = rules.iter().map(|r| resolve(table, r, file, line)).collect::<Result<Vec<_>>>()?;
+                let c = chain_mut(table, chain, file, line)?;
+                for r in resolved {
+                    if !c.rules.iter().any(|x| x.same_rule(&r)) {
+                        return Err(fail(file, line, format!("Bad rule (does a matching rule exist in chain `{chain}'?)"), 1));
+                    }
+                }
+            }
+            Op::NewChain(name) => {
+                if table.chain(name).is_some() {
+                    return Err(fail(file, line, format!("Chain already exists: `{name}'"), 1));
+                }
+                table.chains.push(Chain::user(name));
+            }
+            Op::DeleteChain(name) => {
+                let names: Vec<String> = match name {
+                    Some(n) => vec![n.clone()],
+                    None => table.chains.iter().filter(|c| !c.is_builtin()).map(|c| c.name.clone()).collect(),
+                };
+                for n in names {
+                    let c = chain_mut(table, &n, file, line)?;
+                    if c.is_builtin() {
+                        return Err(fail(file, line, format!("Can't delete built-in chain `{n}'"), 1));
+                    }
+                    if !c.rules.is_empty() {
+                        return Err(fail(file, line, format!("Directory not empty: chain `{n}' still has rules (flush it with -F first)"), 1));
+                    }
+                    let refs = table.references(&n);
+                    if refs > 0 {
+                        return Err(fail(file, line, format!("Too many links: chain `{n}' is the target of {refs} rule(s)"), 1));
+                    }
+                    table.chains.retain(|c| c.name != n);
+                }
+            }
+            Op::Flush(name) => match name {
+                Some(n) => chain_mut(table, n, file, line)?.rules.clear(),
+                None => table.chains.iter_mut().for_each(|c| c.rules.clear()),
+            },
+            Op::Zero(name, num) => {
+                let zero_chain = |c: &mut Chain, num: Option<usize>| -> Result<()> {
+                    match num {
+                        Some(n) => {
+                            let len = c.rules.len();
+                            let r = c.rules.get_mut(n - 1).ok_or_else(|| fail(file, line, format!("Index too big: `{}' has {len} rules", c.name), 1))?;
+                            r.counters = Counters::default();
+                            r.origin = None;
+                        }
+                        None => {
+                            for r in &mut c.rules {
+                                r.counters = Counters::default();
+                                r.origin = None;
+                            }
+                            if c.is_builtin() {
+                                c.counters = Counters::default();
+                                c.origin = None;
+                            }
+                        }
+                    }
+                    Ok(())
+                };
+                match name {
+                    Some(n) => zero_chain(chain_mut(table, n, file, line)?, *num)?,
+                    None => {
+                        for c in &mut table.chains {
+                            zero_chain(c, None)?;
+                        }
+                    }
+                }
+            }
+            Op::Policy { chain, policy, counters } => set_policy(table, chain, policy, counters.unwrap_or_default(), file, line)?,
+            Op::Rename { old, new } => {
+                if table.chain(new).is_some() {
+                    return Err(fail(file, line, format!("Chain already exists: `{new}'"), 1));
+                }
+                let c = chain_mut(table, old, file, line)?;
+                if c.is_builtin() {
+                    return Err(fail(file, line, format!("Can't rename built-in chain `{old}'"), 1));
+                }
+                c.name = new.clone();
+                for c in &mut table.chains {
+                    for r in &mut c.rules {
+                        match &mut r.target {
+                            Target::Jump(t) | Target::Goto(t) if t == old => *t = new.clone(),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds the final state of every table the script names, starting from
+/// `live(name)` (the table as it is now). Nothing is written anywhere.
+pub fn build_tables(
+    script: &Script,
+    noflush: bool,
+    mut live: impl FnMut(&str) -> Result<Table>,
+) -> Result<BTreeMap<String, (usize, Table)>> {
+    let mut out: BTreeMap<String, (usize, Table)> = BTreeMap::new();
+    for (i, block) in script.blocks.iter().enumerate() {
+        let entry = match out.remove(&block.table) {
+            Some((first, t)) => (first, t),
+            None => (i, live(&block.table)?),
+        };
+        let (first, mut table) = entry;
+        if !noflush {
+            flush_table(&mut table);
+        }
+        apply_block(&mut table, block, noflush, &script.file_name)?;
+        out.insert(block.table.clone(), (first, table));
+    }
+    Ok(out)
+}
+
+/// Builds one table from its live state and the script's blocks for it.
+pub fn build_table(script: &Script, noflush: bool, live: Table) -> Result<Table> {
+    let mut table = live;
+    let name = table.name.clone();
+    for block in script.blocks.iter().filter(|b| b.table == name) {
+        if !noflush {
+            flush_table(&mut table);
+        }
+        apply_block(&mut table, block, noflush, &script.file_name)?;
+    }
+    Ok(table)
+}
+
+/// The tables a script names, in the order of their first block.
+pub fn table_order(script: &Script) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for b in &script.blocks {
+        if !names.contains(&b.table) {
+            names.push(b.table.clone());
+        }
+    }
+    names
+}
+
+/// Reads a live table, or the empty table the kernel would create if the
+/// table does not exist yet (without creating it).
+pub fn live_table(sock: &XtSocket, existing: &[String], name: &str) -> Result<Table> {
+    if existing.iter().any(|t| t == name) {
+        Ok(sock.read_table(name)?.1)
+    } else {
+        builtin_hooks(name)
+            .and_then(|_| Table::new(name))
+            .ok_or_else(|| Error::Other(format!("unknown table `{name}'")))
+    }
+}
+
+/// What one committed table looked like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Table name.
+    pub table: String,
+    /// Entries installed.
+    pub entries: u32,
+    /// Bytes of the blob.
+    pub bytes: usize,
+    /// How many times SET_REPLACE had to be retried because the table changed.
+    pub retries: u32,
+}
+
+/// How many times a table is re-read and rebuilt when the kernel says it
+/// changed under us (EAGAIN) before giving up.
+pub const MAX_RETRIES: u32 = 8;
+
+/// Installs one table: SET_REPLACE with the live entry count, then the
+/// counters (carried over from kept rules, or given with `-c`).
+/// `rebuild` is called again with a fresh live table after EAGAIN.
+pub fn commit_table(
+    sock: &XtSocket,
+    name: &str,
+    mut rebuild: impl FnMut(Table) -> Result<Table>,
+    first: Table,
+) -> Result<Committed> {
+    let mut table = first;
+    let mut retries = 0;
+    loop {
+        let info = sock.get_info(name)?;
+        let enc: EncodedTable = encode_table(sock.family(), &table)?;
+        match sock.replace(&enc, info.num_entries) {
+            Ok(old) => {
+                let counters: Vec<Counters> = enc
+                    .counters
+                    .iter()
+                    .map(|(given, origin)| origin.and_then(|o| old.get(o as usize).copied()).unwrap_or(*given))
+                    .collect();
+                if counters.iter().any(|c| *c != Counters::default()) {
+                    sock.add_counters(name, &counters)?;
+                }
+                return Ok(Committed { table: name.to_string(), entries: enc.num_entries, bytes: enc.entries.len(), retries });
+            }
+            Err(e) if e.errno() == Some(libc::EAGAIN) && retries < MAX_RETRIES => {
+                retries += 1;
+                let (_, live) = sock.read_table(name)?;
+                table = rebuild(live)?;
+            }
+            Err(e) => {
+                return Err(Error::Kernel {
+                    table: name.to_string(),
+                    message: format!("the kernel refused the new table: {e}"),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Model → kernel blob, laid out as libiptc lays it out:
+//! built-in chains in hook order (rules, then the policy entry), then user
+//! chains sorted by name (an ERROR head carrying the name, the rules, a
+//! RETURN tail), and a final ERROR entry named "ERROR".
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::layout::{self, entry_layout, EntryLayout, ERROR_TARGET, EXT_HEADER, STANDARD_TARGET};
+use crate::error::{Error, Result};
+use crate::rules::{ip_flags, Counters, Extension, Family, IpMatch, Table, Target, Verdict, HOOK_NAMES};
+
+/// A table ready for `IPT_SO_SET_REPLACE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedTable {
+    /// Table name.
+    pub name: String,
+    /// Bitmask of the hooks the table has.
+    pub valid_hooks: u32,
+    /// Offset of each hook's first entry.
+    pub hook_entry: [u32; 5],
+    /// Offset of each hook's policy entry.
+    pub underflow: [u32; 5],
+    /// Number of entries.
+    pub num_entries: u32,
+    /// The entries.
+    pub entries: Vec<u8>,
+    /// Per entry: the counters to add after the replace, and the index of the
+    /// live entry whose counters carry over (taking precedence when set).
+    pub counters: Vec<(Counters, Option<u32>)>,
+}
+
+enum Piece<'a> {
+    Rule(&'a crate::rules::Rule),
+    Policy(Verdict, Counters, Option<u32>),
+    Head(&'a str),
+    Tail,
+    End,
+}
+
+fn target_size(t: &Target) -> usize {
+    match t {
+        Target::Extension(e) => EXT_HEADER + crate::ext::xt_align(e.data.len()),
+        _ => STANDARD_TARGET,
+    }
+}
+
+fn piece_size(l: &EntryLayout, p: &Piece) -> usize {
+    match p {
+        Piece::Rule(r) => {
+            l.size
+                + r.matches.iter().map(|m| EXT_HEADER + crate::ext::xt_align(m.data.len())).sum::<usize>()
+                + target_size(&r.target)
+        }
+        Piece::Policy(..) | Piece::Tail => l.size + STANDARD_TARGET,
+        Piece::Head(_) | Piece::End => l.size + ERROR_TARGET,
+    }
+}
+
+fn put_addr(buf: &mut [u8], off: usize, a: &IpAddr, family: Family) -> Result<()> {
+    match (a, family) {
+        (IpAddr::V4(v), Family::V4) => buf[off..off + 4].copy_from_slice(&v.octets()),
+        (IpAddr::V6(v), Family::V6) => buf[off..off + 16].copy_from_slice(&v.octets()),
+        _ => return Err(Error::Other(format!("address {a} does not belong to this table's family"))),
+    }
+    Ok(())
+}
+
+fn put_ip(buf: &mut [u8], l: &EntryLayout, ip: &IpMatch, family: Family, goto: bool) -> Result<()> {
+    put_addr(buf, l.src, &ip.src, family)?;
+    put_addr(buf, l.dst, &ip.dst, family)?;
+    put_addr(buf, l.smsk, &ip.src_mask, family)?;
+    put_addr(buf, l.dmsk, &ip.dst_mask, family)?;
+    buf[l.iniface..l.iniface + 16].copy_from_slice(&ip.in_iface.name);
+    buf[l.outiface..l.outiface + 16].copy_from_slice(&ip.out_iface.name);
+    buf[l.iniface_mask..l.iniface_mask + 16].copy_from_slice(&ip.in_iface.mask);
+    buf[l.outiface_mask..l.outiface_mask + 16].copy_from_slice(&ip.out_iface.mask);
+    buf[l.proto..l.proto + 2].copy_from_slice(&ip.proto.to_ne_bytes());
+    if let Some(tos) = l.tos {
+        buf[tos] = ip.tos;
+    }
+    let goto_bit = if family == Family::V4 { ip_flags::GOTO } else { ip_flags::GOTO6 };
+    buf[l.flags] = if goto { ip.flags | goto_bit } else { ip.flags & !goto_bit };
+    buf[l.invflags] = ip.invflags;
+    Ok(())
+}
+
+fn put_ext_header(buf: &mut [u8], size: usize, name: &str, revision: u8) -> Result<()> {
+    if name.len() >= layout::EXT_NAME_LEN {
+        return Err(Error::Other(format!("extension name `{name}' is longer than 28 bytes")));
+    }
+    buf[layout::EXT_SIZE..layout::EXT_SIZE + 2].copy_from_slice(&(size as u16).to_ne_bytes());
+    buf[layout::EXT_NAME..layout::EXT_NAME + name.len()].copy_from_slice(name.as_bytes());
+    buf[layout::EXT_REVISION] = revision;
+    Ok(())
+}
+
+fn put_extension(out: &mut Vec<u8>, e: &Extension) -> Result<()> {
+    let size = EXT_HEADER + crate::ext::xt_align(e.data.len());
+    let start = out.len();
+    out.resize(start + size, 0);
+    put_ext_header(&mut out[start..], size, &e.name, e.revision)?;
+    out[start + EXT_HEADER..start + EXT_HEADER + e.data.len()].copy_from_slice(&e.data);
+    Ok(())
+}
+
+fn put_standard(out: &mut Vec<u8>, verdict: i32) {
+    let start = out.len();
+    out.resize(start + STANDARD_TARGET, 0);
+    // The standard target's name is the empty string; the kernel expects the
+    // rest of the name field and the padding after the verdict zeroed.
+    out[start..start + 2].copy_from_slice(&(STANDARD_TARGET as u16).to_ne_bytes());
+    out[start + EXT_HEADER..start + EXT_HEADER + 4].copy_from_slice(&verdict.to_ne_bytes());
+}
+
+fn put_error(out: &mut Vec<u8>, name: &str) -> Result<()> {
+    let start = out.len();
+    out.resize(start + ERROR_TARGET, 0);
+    put_ext_header(&mut out[start..], ERROR_TARGET, "ERROR", 0)?;
+    if name.len() >= 32 {
+        return Err(Error::Other(format!("chain name `{name}' is longer than 31 bytes")));
+    }
+    out[start + EXT_HEADER..start + EXT_HEADER + name.len()].copy_from_slice(name.as_bytes());
+    Ok(())
+}
+
+/// Encodes a table. Jumps must name user chains of the table.
+pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
+    let l = entry_layout(family);
+    let chains = table.ordered_chains();
+    let mut pieces: Vec<(Piece, Option<usize>)> = Vec::new(); // (piece, hook when it starts a builtin chain)
+    for c in &chains {
+        match c.policy {
+            Some(policy) => {
+                let hook = HOOK_NAMES.iter().position(|h| *h == c.name).ok_or_else(|| Error::Kernel {
+                    table: table.name.clone(),
+                    message: format!("`{}' is not a built-in chain name", c.name),
+                })?;
+                let first = pieces.len();
+                for r in &c.rules {
+                    pieces.push((Piece::Rule(r), None));
+                }
+                pieces.push((Piece::Policy(policy, c.counters, c.origin), None));
+                pieces[first].1 = Some(hook);
+            }
+            None => {
+                pieces.push((Piece::Head(&c.name), None));
+                for r in &c.rules {
+                    pieces.push((Piece::Rule(r), None));
+                }
+                pieces.push((Piece::Tail, None));
+            }
+        }
+    }
+    pieces.push((Piece::End, None));
+
+    // Offsets of every entry, and of each user chain's first entry after its head.
+    let mut offsets = Vec::with_capacity(pieces.len() + 1);
+    let mut off = 0usize;
+    for (p, _) in &pieces {
+        offsets.push(off);
+        off += piece_size(l, p);
+    }
+    offsets.push(off);
+    let mut chain_start: HashMap<&str, usize> = HashMap::new();
+    for (i, (p, _)) in pieces.iter().enumerate() {
+        if let Piece::Head(name) = p {
+            chain_start.insert(name, offsets[i + 1]);
+        }
+    }
+
+    let mut enc = EncodedTable {
+        name: table.name.clone(),
+        valid_hooks: 0,
+        hook_entry: [0; 5],
+        underflow: [0; 5],
+        num_entries: pieces.len() as u32,
+        entries: Vec::with_capacity(off),
+        counters: Vec::with_capacity(pieces.len()),
+    };
+    let mut current_hook = None;
+    for (i, (p, hook)) in pieces.iter().enumerate() {
+        if let Some(h) = hook {
+            enc.valid_hooks |= 1 << h;
+            enc.hook_entry[*h] = offsets[i] as u32;
+            current_hook = Some(*h);
+        }
+        let start = enc.entries.len();
+        enc.entries.resize(start + l.size, 0);
+        let mut goto = false;
+        let mut counters = (Counters::default(), None);
+        match p {
+            Piece::Rule(r) => {
+                goto = matches!(r.target, Target::Goto(_));
+                put_ip(&mut enc.entries[start..], l, &r.ip, family, goto)?;
+                for m in &r.matches {
+                    put_extension(&mut enc.entries, m)?;
+                }
+                let target_offset = enc.entries.len() - start;
+                match &r.target {
+                    Target::Fallthrough => put_standard(&mut enc.entries, offsets[i + 1] as i32),
+                    Target::Verdict(v) => put_standard(&mut enc.entries, v.kernel_value()),
+                    Target::Jump(c) | Target::Goto(c) => {
+                        let to = chain_start.get(c.as_str()).ok_or_else(|| Error::Kernel {
+                            table: table.name.clone(),
+                            message: format!("a rule jumps to `{c}', which is not a user chain of this table"),
+                        })?;
+                        put_standard(&mut enc.entries, *to as i32)
+                    }
+                    Target::Extension(e) => put_extension(&mut enc.entries, e)?,
+                }
+                enc.entries[start + l.target_offset..start + l.target_offset + 2]
+                    .copy_from_slice(&(target_offset as u16).to_ne_bytes());
+                counters = (r.counters, r.origin);
+            }
+            Piece::Policy(v, c, origin) => {
+                put_standard(&mut enc.entries, v.kernel_value());
+                if let Some(h) = current_hook {
+                    enc.underflow[h] = offsets[i] as u32;
+                }
+                counters = (*c, *origin);
+            }
+            Piece::Tail => put_standard(&mut enc.entries, Verdict::Return.kernel_value()),
+            Piece::Head(name) => put_error(&mut enc.entries, name)?,
+            Piece::End => put_error(&mut enc.entries, "ERROR")?,
+        }
+        let _ = goto;
+        let size = enc.entries.len() - start;
+        if size > u16::MAX as usize {
+            return Err(Error::Kernel { table: table.name.clone(), message: "a rule is larger than 65535 bytes".into() });
+        }
+        if !matches!(p, Piece::Rule(_)) {
+            enc.entries[start + l.target_offset..start + l.target_offset + 2].copy_from_slice(&(l.size as u16).to_ne_bytes());
+        }
+        enc.entries[start + l.next_offset..start + l.next_offset + 2].copy_from_slice(&(size as u16).to_ne_bytes());
+        enc.counters.push(counters);
+    }
+    Ok(enc)
+}
+
+/// The `ipt_replace` header followed by the entries. `num_counters` is the
+/// live table's entry count; `counters_ptr` the address of a buffer of
+/// `num_counters` `xt_counters` that the kernel fills with the old counters.
+pub fn replace_request(family: Family, enc: &EncodedTable, num_counters: u32, counters_ptr: u64) -> Vec<u8> {
+    use layout::replace as f;
+    let l = entry_layout(family);
+    let mut buf = vec![0u8; l.replace_size + enc.entries.len()];
+    buf[f::NAME..f::NAME + enc.name.len()].copy_from_slice(enc.name.as_bytes());
+    buf[f::VALID_HOOKS..f::VALID_HOOKS + 4].copy_from_slice(&enc.valid_hooks.to_ne_bytes());
+    buf[f::NUM_ENTRIES..f::NUM_ENTRIES + 4].copy_from_slice(&enc.num_entries.to_ne_bytes());
+    buf[f::SIZE..f::SIZE + 4].copy_from_slice(&(enc.entries.len() as u32).to_ne_bytes());
+    for h in 0..5 {
+        buf[f::HOOK_ENTRY + 4 * h..f::HOOK_ENTRY + 4 * h + 4].copy_from_slice(&enc.hook_entry[h].to_ne_bytes());
+        buf[f::UNDERFLOW + 4 * h..f::UNDERFLOW + 4 * h + 4].copy_from_slice(&enc.underflow[h].to_ne_bytes());
+    }
+    buf[f::NUM_COUNTERS..f::NUM_COUNTERS + 4].copy_from_slice(&num_counters.to_ne_bytes());
+    buf[f::COUNTERS..f::COUNTERS + 8].copy_from_slice(&counters_ptr.to_ne_bytes());
+    buf[l.replace_size..].copy_from_slice(&enc.entries);
+    buf
+}

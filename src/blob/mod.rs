@@ -1,0 +1,10 @@
+//! The kernel's table blob: [`encode`] lays a [`Table`](crate::rules::Table)
+//! out as libiptc does for `IPT_SO_SET_REPLACE`; [`decode`] reads what
+//! `IPT_SO_GET_ENTRIES` returns back into the model.
+
+mod decode;
+mod encode;
+pub mod layout;
+
+pub use decode::decode_table;
+pub use encode::{encode_table, replace_request, EncodedTable};

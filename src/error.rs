@@ -1,0 +1,82 @@
+//! The library's error type.
+
+use crate::sys::SyscallError;
+
+/// Where in the input a problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// File name (`-` or `<stdin>` for standard input).
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (byte offset within the line), 0 when it is the whole line.
+    pub column: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.column > 0 {
+            write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
+    }
+}
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input is malformed (iptables-restore exits 2 for these).
+    #[error("{at}: {message}")]
+    Parse {
+        /// Where.
+        at: Location,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+    /// A command is well-formed but cannot be carried out on the table as it
+    /// stands at that line (missing chain, rule not found, ...).
+    #[error("{at}: {message}")]
+    Apply {
+        /// Where.
+        at: Location,
+        /// What failed.
+        message: String,
+        /// The exit status iptables-restore uses for this failure.
+        exit_code: i32,
+    },
+    /// A system call failed.
+    #[error(transparent)]
+    Syscall(#[from] SyscallError),
+    /// The kernel refused or returned something we cannot use.
+    #[error("table `{table}': {message}")]
+    Kernel {
+        /// The table.
+        table: String,
+        /// What happened.
+        message: String,
+    },
+    /// The xtables lock could not be taken.
+    #[error("{0}")]
+    Lock(String),
+    /// Anything else (I/O on the input, bad arguments).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// The exit status iptables-restore would use: 2 for bad input, 4 for the
+    /// lock, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Parse { .. } => 2,
+            Error::Apply { exit_code, .. } => *exit_code,
+            Error::Lock(_) => 4,
+            _ => 1,
+        }
+    }
+}
+
+/// Shorthand.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

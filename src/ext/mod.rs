@@ -1,0 +1,354 @@
+//! Extensions: one codec per match or target, each in its own file.
+//!
+//! A codec turns the options of `-m NAME ...` or `-j NAME ...` into the
+//! kernel's payload bytes for a chosen revision ([`Codec::parse`]) and turns
+//! payload bytes back into iptables-save text ([`Codec::save`]). The registry
+//! finds codecs by the name a user types and by the name the kernel stores.
+
+use crate::rules::{Extension, Family, IpMatch};
+
+mod addrtype;
+mod checksum;
+mod comment;
+mod connlimit;
+mod connmark;
+mod connmark_tg;
+mod conntrack;
+mod ct;
+mod hashlimit;
+mod icmp;
+mod iprange;
+mod length;
+mod limit;
+mod log;
+mod mac;
+mod mark;
+mod mark_tg;
+mod multiport;
+mod nat;
+mod nfacct;
+mod nflog;
+mod owner;
+mod pkttype;
+mod recent;
+mod reject;
+mod rpfilter;
+mod sctp;
+mod statistic;
+mod string;
+mod tcp;
+mod tcpmss;
+mod tcpmss_tg;
+mod time;
+mod tproxy;
+mod udp;
+
+pub mod payload;
+pub use payload::{Payload, Reader};
+
+/// Match or target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `-m NAME`
+    Match,
+    /// `-j NAME`
+    Target,
+}
+
+/// How many arguments an option takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    /// A flag: `--syn`.
+    None,
+    /// One argument: `--dport 22`.
+    One,
+    /// Two arguments: `--tcp-flags SYN,ACK SYN`.
+    Two,
+    /// An optional argument, taken when the next word does not start with `-` or `!`.
+    Optional,
+}
+
+/// One option an extension accepts (the name without the leading `--`).
+#[derive(Debug, Clone, Copy)]
+pub struct OptSpec {
+    /// Long name, e.g. `dport`.
+    pub name: &'static str,
+    /// Arguments.
+    pub arg: Arg,
+}
+
+/// Shorthand for building option tables.
+pub const fn opt(name: &'static str, arg: Arg) -> OptSpec {
+    OptSpec { name, arg }
+}
+
+/// An option as given on a rule line, ready for a codec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptValue {
+    /// The option's canonical name from the codec's table (an abbreviation
+    /// typed by the user is resolved to this).
+    pub name: &'static str,
+    /// `!` stood before it.
+    pub invert: bool,
+    /// Its arguments (0, 1 or 2).
+    pub args: Vec<String>,
+}
+
+impl OptValue {
+    /// The first argument, or an empty string for a flag.
+    pub fn arg(&self) -> &str {
+        self.args.first().map(String::as_str).unwrap_or("")
+    }
+}
+
+/// What a codec may need to know about the rule it is in.
+#[derive(Debug, Clone)]
+pub struct RuleContext<'a> {
+    /// IPv4 or IPv6.
+    pub family: Family,
+    /// The IP header part of the rule (`-p`, `-s`, ...).
+    pub ip: &'a IpMatch,
+    /// The table the rule is in (`nat`, `filter`, ...).
+    pub table: &'a str,
+}
+
+/// Error text from a codec; the parser adds file, line and column.
+pub type ExtResult<T> = Result<T, String>;
+
+/// A codec for one extension name (and its aliases' parse side).
+pub trait Codec: Sync {
+    /// The name a user types after `-m`/`-j`.
+    fn name(&self) -> &'static str;
+    /// Match or target.
+    fn kind(&self) -> Kind;
+    /// The families this codec serves.
+    fn families(&self) -> &'static [Family] {
+        &[Family::V4, Family::V6]
+    }
+    /// The name the kernel knows (differs for aliases: `state` → `conntrack`).
+    fn kernel_name(&self) -> &'static str {
+        self.name()
+    }
+    /// True for an alias whose payloads are saved by another codec.
+    fn is_alias(&self) -> bool {
+        false
+    }
+    /// The revisions iptables 1.8.9 has for this name and family, highest first.
+    fn revisions(&self, family: Family) -> &'static [u8];
+    /// The options it accepts.
+    fn options(&self) -> &'static [OptSpec];
+    /// Builds the payload for `revision` from the options, in the order given.
+    /// The returned bytes are the kernel struct (any length; the registry pads).
+    fn parse(&self, revision: u8, opts: &[OptValue], ctx: &RuleContext) -> ExtResult<Vec<u8>>;
+    /// Appends the iptables-save text of a payload: each option with a leading
+    /// space, as iptables prints it after `-m NAME` / `-j NAME`.
+    fn save(&self, revision: u8, data: &[u8], ctx: &RuleContext, out: &mut String) -> ExtResult<()>;
+    /// The name to print after `-m`/`-j` for this payload (an alias may apply).
+    fn save_name(&self, _revision: u8, _data: &[u8]) -> &'static str {
+        self.name()
+    }
+}
+
+fn all_codecs() -> impl Iterator<Item = &'static dyn Codec> {
+    [
+        tcp::CODECS,
+        udp::CODECS,
+        icmp::CODECS,
+        multiport::CODECS,
+        conntrack::CODECS,
+        comment::CODECS,
+        limit::CODECS,
+        mark::CODECS,
+        mark_tg::CODECS,
+        connmark::CODECS,
+        connmark_tg::CODECS,
+        addrtype::CODECS,
+        mac::CODECS,
+        iprange::CODECS,
+        recent::CODECS,
+        owner::CODECS,
+        pkttype::CODECS,
+        hashlimit::CODECS,
+        connlimit::CODECS,
+        string::CODECS,
+        statistic::CODECS,
+        sctp::CODECS,
+        length::CODECS,
+        rpfilter::CODECS,
+        nfacct::CODECS,
+        time::CODECS,
+        tcpmss::CODECS,
+        tcpmss_tg::CODECS,
+        reject::CODECS,
+        log::CODECS,
+        nflog::CODECS,
+        nat::CODECS,
+        tproxy::CODECS,
+        ct::CODECS,
+        checksum::CODECS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+}
+
+/// Finds the codec for a name typed after `-m` (Kind::Match) or `-j` (Kind::Target).
+pub fn by_name(kind: Kind, family: Family, name: &str) -> Option<&'static dyn Codec> {
+    all_codecs().find(|c| c.kind() == kind && c.name() == name && c.families().contains(&family))
+}
+
+/// Finds the codec that saves a kernel extension of this name.
+pub fn by_kernel_name(kind: Kind, family: Family, name: &str) -> Option<&'static dyn Codec> {
+    all_codecs()
+        .find(|c| c.kind() == kind && !c.is_alias() && c.kernel_name() == name && c.families().contains(&family))
+}
+
+/// Every codec, for documentation and tests.
+pub fn codecs() -> Vec<&'static dyn Codec> {
+    all_codecs().collect()
+}
+
+/// Rounds up to the kernel's XT_ALIGN (8 on every 64-bit and most 32-bit ABIs).
+pub const fn xt_align(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// Builds an [`Extension`] from a codec's payload, padding to XT_ALIGN.
+pub fn make_extension(codec: &dyn Codec, revision: u8, mut data: Vec<u8>) -> Extension {
+    data.resize(xt_align(data.len()), 0);
+    Extension { name: codec.kernel_name().to_string(), revision, data }
+}
+
+// ---------------------------------------------------------------------------
+// Parsing helpers shared by the codecs (libxtables equivalents).
+
+/// strtoul with base 0 (`0x` hex, leading `0` octal), as xtables_strtoui
+/// uses it. Returns the value and the unparsed rest; `None` when no digit
+/// was read or the value overflows.
+pub fn strtoul_prefix(s: &str) -> Option<(u64, &str)> {
+    let t = s.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let b = t.as_bytes();
+    let (radix, start) = if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b[2].is_ascii_hexdigit() {
+        (16, 2)
+    } else if b.first() == Some(&b'0') {
+        (8, 0)
+    } else {
+        (10, 0)
+    };
+    let digits = &t[start..];
+    let end = digits.bytes().position(|c| !(c as char).is_digit(radix)).unwrap_or(digits.len());
+    if end == 0 {
+        return None;
+    }
+    let v = u64::from_str_radix(&digits[..end], radix).ok()?;
+    Some((v, &digits[end..]))
+}
+
+/// xtables_strtoui: the whole string must be a number within `min..=max`.
+pub fn parse_uint(s: &str, min: u64, max: u64) -> Option<u64> {
+    let (v, rest) = strtoul_prefix(s)?;
+    (rest.is_empty() && v >= min && v <= max).then_some(v)
+}
+
+/// xtables_parse_port: a number or a service name for the protocol.
+pub fn parse_port(s: &str, proto: &str) -> ExtResult<u16> {
+    if let Some(v) = parse_uint(s, 0, 65535) {
+        return Ok(v as u16);
+    }
+    crate::netdb::service_port(s, proto).ok_or_else(|| format!("invalid port/service `{s}' specified"))
+}
+
+/// A `lo:hi`, `lo:`, `:hi` or single port range (tcp/udp/sctp style).
+pub fn parse_port_range(s: &str, proto: &str) -> ExtResult<[u16; 2]> {
+    match s.split_once(':') {
+        None => {
+            let p = parse_port(s, proto)?;
+            Ok([p, p])
+        }
+        Some((lo, hi)) => {
+            let lo = if lo.is_empty() { 0 } else { parse_port(lo, proto)? };
+            let hi = if hi.is_empty() { 0xffff } else { parse_port(hi, proto)? };
+            if lo > hi {
+                return Err("invalid portrange (min > max)".into());
+            }
+            Ok([lo, hi])
+        }
+    }
+}
+
+/// Rejects a second use of an option that may appear once.
+pub fn once(seen: &mut Vec<&'static str>, o: &OptValue, ext: &str) -> ExtResult<()> {
+    if seen.contains(&o.name) {
+        return Err(format!("{ext}: option \"--{}\" can only be used once.", o.name));
+    }
+    seen.push(o.name);
+    Ok(())
+}
+
+/// Rejects `!` before an option that cannot be inverted.
+pub fn no_invert(o: &OptValue, ext: &str) -> ExtResult<()> {
+    if o.invert {
+        return Err(format!("{ext}: option \"--{}\" cannot be inverted.", o.name));
+    }
+    Ok(())
+}
+
+/// Appends ` !` when `inv` is set (the save-side idiom of every extension).
+pub fn save_inv(out: &mut String, inv: bool) {
+    if inv {
+        out.push_str(" !");
+    }
+}
+
+/// Quotes a string as xtables_save_string does: in double quotes, with `"`
+/// and `\` escaped.
+pub fn save_string(out: &mut String, s: &[u8]) {
+    out.push_str(" \"");
+    for &b in s {
+        if b == b'"' || b == b'\\' {
+            out.push('\\');
+        }
+        out.push(b as char);
+    }
+    out.push('"');
+}
+
+/// An unknown option reached a codec (a parser bug or a stale table).
+pub fn unknown_option(ext: &str, o: &OptValue) -> String {
+    format!("{ext}: unknown option \"--{}\"", o.name)
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Helpers for codec unit tests: decode hex captured from the kernel.
+
+    /// Parses a hex string (whitespace ignored).
+    pub fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex fixture")).collect()
+    }
+}
+
+/// Answers which extension revisions the running kernel supports.
+pub trait RevisionSource {
+    /// True when the kernel supports `revision` of `name` (kernel name).
+    fn supported(&self, family: Family, kind: Kind, name: &str, revision: u8) -> bool;
+}
+
+/// Assumes the kernel supports every revision (what iptables does when it
+/// may not ask, e.g. without CAP_NET_ADMIN): the highest one is chosen.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AssumeLatest;
+
+impl RevisionSource for AssumeLatest {
+    fn supported(&self, _: Family, _: Kind, _: &str, _: u8) -> bool {
+        true
+    }
+}
+
+/// The revision iptables 1.8.9 would use: the highest it knows that the
+/// kernel supports. `None` when the kernel supports none of them.
+pub fn pick_revision(codec: &dyn Codec, family: Family, src: &dyn RevisionSource) -> Option<u8> {
+    codec.revisions(family).iter().copied().find(|&r| src.supported(family, codec.kind(), codec.kernel_name(), r))
+}

@@ -1,0 +1,1044 @@
+//! The iptables-restore file parser and the rule-line parser (a re-statement
+//! of iptables 1.8.9's `do_parse` over the words of one line).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::lexer::{split_words, Word};
+use super::{Block, Command, Op, RestoreOptions, RuleSpec, Script, TargetSpec};
+use crate::error::{Error, Location, Result};
+use crate::ext::{self, Arg, Codec, Kind, OptValue, RevisionSource, RuleContext};
+use crate::rules::{inv_flags, ip_flags, Counters, Family, Interface, IpMatch, Rule, Target, Verdict};
+
+struct LineCtx<'a> {
+    file: &'a str,
+    line: usize,
+}
+
+impl LineCtx<'_> {
+    fn err(&self, column: usize, message: impl Into<String>) -> Error {
+        Error::Parse {
+            at: Location { file: self.file.to_string(), line: self.line, column },
+            message: message.into(),
+        }
+    }
+    fn fail(&self, column: usize, message: impl Into<String>) -> Error {
+        Error::Apply {
+            at: Location { file: self.file.to_string(), line: self.line, column },
+            message: message.into(),
+            exit_code: 1,
+        }
+    }
+}
+
+/// Parses a whole restore file. Every rule is parsed and encoded, so any
+/// error in the input is found before anything is applied.
+pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Result<Script> {
+    let mut script = Script { family: opts.family, file_name: opts.file_name.clone(), blocks: Vec::new() };
+    let mut current: Option<Block> = None;
+    let mut skipping = false;
+    let mut lines = text.split_inclusive('\n').peekable();
+    let mut line_no = 0usize;
+    while let Some(raw) = lines.next() {
+        line_no += 1;
+        let lc = LineCtx { file: &opts.file_name, line: line_no };
+        let has_newline = raw.ends_with('\n');
+        let line = raw.strip_suffix('\n').unwrap_or(raw);
+        if line.contains('\0') {
+            return Err(lc.err(line.find('\0').unwrap_or(0) + 1, "NUL byte in the input: this is not a text rules file"));
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if skipping {
+            // -T: everything of other tables is skipped until the next `*table`.
+            if let Some(name) = line.strip_prefix('*') {
+                let name = name.split([' ', '\t']).find(|s| !s.is_empty()).unwrap_or("");
+                if opts.table.as_deref() == Some(name) {
+                    skipping = false;
+                    current = Some(start_block(&lc, name, opts)?);
+                }
+            }
+            continue;
+        }
+        if current.is_some() && line == "COMMIT" {
+            if !has_newline {
+                return Err(lc.err(
+                    1,
+                    "COMMIT is the last line and has no newline after it; iptables-restore refuses this \
+                     (`Bad argument COMMIT'): end the file with a newline",
+                ));
+            }
+            let block = current.take().expect("checked above");
+            script.blocks.push(block);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('*') {
+            if let Some(b) = &current {
+                return Err(lc.err(
+                    1,
+                    format!("`*{}' starts a new table, but table `{}' from line {} has no COMMIT yet", rest.trim(), b.table, b.line),
+                ));
+            }
+            let name = rest.split([' ', '\t']).find(|s| !s.is_empty()).ok_or_else(|| lc.fail(2, "table name invalid"))?;
+            if let Some(t) = &opts.table {
+                if t != name {
+                    skipping = true;
+                    continue;
+                }
+            }
+            current = Some(start_block(&lc, name, opts)?);
+            continue;
+        }
+        let Some(block) = current.as_mut() else {
+            let what = if line == "COMMIT" { "COMMIT without a table" } else { "this line is outside any `*table' block" };
+            return Err(lc.fail(1, format!("{what}: expected `*TABLE' first")));
+        };
+        if let Some(rest) = line.strip_prefix(':') {
+            block.commands.push(Command { line: line_no, op: parse_chain_line(&lc, rest, opts)? });
+            continue;
+        }
+        if let Some(op) = parse_rule_line(&lc, line, &block.table, opts, revs)? {
+            block.commands.push(Command { line: line_no, op });
+        }
+    }
+    if let Some(b) = current {
+        let lc = LineCtx { file: &opts.file_name, line: line_no + 1 };
+        return Err(lc.fail(0, format!("COMMIT expected: table `{}' opened at line {} is never committed", b.table, b.line)));
+    }
+    Ok(script)
+}
+
+fn start_block(lc: &LineCtx, name: &str, opts: &RestoreOptions) -> Result<Block> {
+    if crate::rules::builtin_hooks(name).is_none() {
+        return Err(lc.fail(
+            2,
+            format!("unknown table `{name}': expected filter, nat, mangle, raw or security"),
+        ));
+    }
+    let _ = opts;
+    Ok(Block { table: name.to_string(), line: lc.line, commands: Vec::new() })
+}
+
+fn parse_chain_line(lc: &LineCtx, rest: &str, opts: &RestoreOptions) -> Result<Op> {
+    let mut fields = rest.split([' ', '\t']).filter(|s| !s.is_empty());
+    let name = fields.next().ok_or_else(|| lc.fail(2, "chain name invalid: expected `:NAME POLICY [packets:bytes]'"))?;
+    if name.len() >= 29 {
+        return Err(lc.err(2, format!("Invalid chain name `{name}' (28 chars max)")));
+    }
+    let policy = fields.next().ok_or_else(|| {
+        lc.fail(2 + name.len(), format!("policy invalid: expected `:{name} POLICY' with ACCEPT, DROP or `-'"))
+    })?;
+    let mut counters = Counters::default();
+    if policy != "-" && opts.counters {
+        let c = fields.next().unwrap_or("");
+        counters = parse_bracket_counters(c).ok_or_else(|| {
+            lc.err(
+                rest.find(c).map(|p| p + 2).unwrap_or(0),
+                format!("invalid policy counters for chain '{name}': expected [PACKETS:BYTES]"),
+            )
+        })?;
+    }
+    Ok(Op::DeclareChain { name: name.to_string(), policy: policy.to_string(), counters })
+}
+
+/// `[p:b]` as sscanf("[%llu:%llu]") reads it.
+fn parse_bracket_counters(s: &str) -> Option<Counters> {
+    let inner = s.strip_prefix('[')?;
+    let (p, rest) = leading_u64(inner)?;
+    let rest = rest.strip_prefix(':')?;
+    let (b, _) = leading_u64(rest)?;
+    Some(Counters { packets: p, bytes: b })
+}
+
+/// `%llu`: optional blanks, optional sign, decimal digits.
+fn leading_u64(s: &str) -> Option<(u64, &str)> {
+    let t = s.trim_start();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let end = t.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(t.len());
+    if end == 0 {
+        return None;
+    }
+    Some((t[..end].parse().ok()?, &t[end..]))
+}
+
+// ---------------------------------------------------------------------------
+// Rule lines
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Has {
+    No,
+    Required,
+    Optional,
+}
+
+/// iptables' own options: long name, short letter, argument.
+const BUILTIN: &[(&str, char, Has)] = &[
+    ("append", 'A', Has::Required),
+    ("delete", 'D', Has::Required),
+    ("check", 'C', Has::Required),
+    ("insert", 'I', Has::Required),
+    ("replace", 'R', Has::Required),
+    ("list", 'L', Has::Optional),
+    ("list-rules", 'S', Has::Optional),
+    ("flush", 'F', Has::Optional),
+    ("zero", 'Z', Has::Optional),
+    ("new-chain", 'N', Has::Required),
+    ("delete-chain", 'X', Has::Optional),
+    ("rename-chain", 'E', Has::Required),
+    ("policy", 'P', Has::Required),
+    ("source", 's', Has::Required),
+    ("destination", 'd', Has::Required),
+    ("src", 's', Has::Required),
+    ("dst", 'd', Has::Required),
+    ("protocol", 'p', Has::Required),
+    ("in-interface", 'i', Has::Required),
+    ("jump", 'j', Has::Required),
+    ("table", 't', Has::Required),
+    ("match", 'm', Has::Required),
+    ("numeric", 'n', Has::No),
+    ("out-interface", 'o', Has::Required),
+    ("verbose", 'v', Has::No),
+    ("wait", 'w', Has::Optional),
+    ("wait-interval", 'W', Has::Optional),
+    ("exact", 'x', Has::No),
+    ("fragments", 'f', Has::No),
+    ("version", 'V', Has::No),
+    ("help", 'h', Has::Optional),
+    ("line-numbers", '0', Has::No),
+    ("modprobe", 'M', Has::Required),
+    ("set-counters", 'c', Has::Required),
+    ("goto", 'g', Has::Required),
+    ("ipv4", '4', Has::No),
+    ("ipv6", '6', Has::No),
+];
+
+fn short_has(c: char) -> Option<Has> {
+    Some(match c {
+        'A' | 'C' | 'D' | 'E' | 'I' | 'M' | 'N' | 'P' | 'R' | 'c' | 'd' | 'i' | 'j' | 'o' | 'p' | 's' | 't' | 'g' | 'm' => {
+            Has::Required
+        }
+        'F' | 'L' | 'X' | 'Z' | 'S' | 'W' | 'h' | 'w' => Has::Optional,
+        'V' | '4' | '6' | 'f' | 'n' | 'v' | 'x' => Has::No,
+        _ => return None,
+    })
+}
+
+struct Loaded {
+    codec: &'static dyn Codec,
+    opts: Vec<OptValue>,
+}
+
+#[derive(Default)]
+struct RuleState {
+    command: Option<(char, usize)>,
+    chain: Option<String>,
+    rulenum: Option<usize>,
+    policy: Option<String>,
+    newname: Option<String>,
+    options: Vec<char>,
+    invflags: u8,
+    flags: u8,
+    proto: Option<(String, u16, usize)>,
+    src: Option<(String, usize)>,
+    dst: Option<(String, usize)>,
+    in_iface: Interface,
+    out_iface: Interface,
+    jump: Option<(String, bool, usize)>,
+    counters: Option<Counters>,
+    /// Matches in load order; the target (if an extension) separately.
+    matches: Vec<Loaded>,
+    target: Option<Loaded>,
+    /// Load order for option lookup: (is_target, index into matches).
+    load_order: Vec<Option<usize>>,
+    proto_used: bool,
+    skip_line: bool,
+}
+
+/// Which extension (or builtin) an option name refers to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum OptRef {
+    Builtin(usize),
+    Ext(Option<usize>, usize),
+}
+
+impl RuleState {
+    fn ext_codec(&self, owner: Option<usize>) -> &'static dyn Codec {
+        match owner {
+            None => self.target.as_ref().expect("target loaded").codec,
+            Some(i) => self.matches[i].codec,
+        }
+    }
+
+    /// Resolves a long option name as getopt_long does over iptables' merged
+    /// table: own options first, then extensions, most recently loaded first;
+    /// an exact name wins, otherwise a unique prefix.
+    fn lookup_long(&self, name: &str) -> std::result::Result<Option<OptRef>, String> {
+        let mut all: Vec<(OptRef, &'static str)> =
+            BUILTIN.iter().enumerate().map(|(i, (n, _, _))| (OptRef::Builtin(i), *n)).collect();
+        for owner in self.load_order.iter().rev() {
+            let codec = self.ext_codec(*owner);
+            for (j, o) in codec.options().iter().enumerate() {
+                all.push((OptRef::Ext(*owner, j), o.name));
+            }
+        }
+        if let Some((r, _)) = all.iter().find(|(_, n)| *n == name) {
+            return Ok(Some(*r));
+        }
+        let prefixed: Vec<&(OptRef, &str)> = all.iter().filter(|(_, n)| n.starts_with(name)).collect();
+        match prefixed.len() {
+            0 => Ok(None),
+            1 => Ok(Some(prefixed[0].0)),
+            _ => {
+                // Synonyms of one builtin (same letter) are not ambiguous.
+                let first = prefixed[0].0;
+                let same = prefixed.iter().all(|(r, _)| match (r, first) {
+                    (OptRef::Builtin(a), OptRef::Builtin(b)) => BUILTIN[*a].1 == BUILTIN[b].1,
+                    _ => *r == first,
+                });
+                if same {
+                    Ok(Some(first))
+                } else {
+                    let names: Vec<String> = prefixed.iter().map(|(_, n)| format!("--{n}")).collect();
+                    Err(format!("option `--{name}' is ambiguous: it could be {}", names.join(", ")))
+                }
+            }
+        }
+    }
+}
+
+struct Cursor<'w> {
+    words: &'w [Word],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    /// xs_has_arg: a next word that does not start with `-` or `!`.
+    fn has_positional(&self) -> bool {
+        self.words.get(self.i).is_some_and(|w| !w.text.starts_with('-') && !w.text.starts_with('!'))
+    }
+}
+
+fn line_err(lc: &LineCtx, col: usize, msg: impl Into<String>) -> Error {
+    lc.err(col, msg)
+}
+
+/// Parses one rule line of `table` (for callers that build rules from text:
+/// `-A INPUT -p tcp --dport 22 -j ACCEPT`). Returns `None` for a line that
+/// iptables-restore skips (`-6` in an IPv4 file).
+pub fn parse_rule(
+    line: &str,
+    table: &str,
+    family: Family,
+    revs: &dyn RevisionSource,
+) -> Result<Option<Op>> {
+    let opts = RestoreOptions { counters: true, ..RestoreOptions::new(family) };
+    let lc = LineCtx { file: "<rule>", line: 1 };
+    parse_rule_line(&lc, line, table, &opts, revs)
+}
+
+fn parse_rule_line(
+    lc: &LineCtx,
+    line: &str,
+    table: &str,
+    opts: &RestoreOptions,
+    revs: &dyn RevisionSource,
+) -> Result<Option<Op>> {
+    let mut rest = line;
+    let mut offset = 0usize;
+    let mut file_counters = None;
+    if line.starts_with('[') {
+        let close = line.find(']').ok_or_else(|| lc.err(1, "Bad line: need ] after the rule counters [PACKETS:BYTES"))?;
+        let inner = &line[1..close];
+        let (p, b) = inner.split_once(':').ok_or_else(|| lc.err(2, "Bad line: need : in the rule counters [PACKETS:BYTES]"))?;
+        if opts.counters {
+            let p = leading_u64(p).filter(|(_, r)| r.is_empty()).map(|(v, _)| v);
+            let b = leading_u64(b).filter(|(_, r)| r.is_empty()).map(|(v, _)| v);
+            match (p, b) {
+                (Some(p), Some(b)) => file_counters = Some(Counters { packets: p, bytes: b }),
+                _ => return Err(lc.err(2, "counters not numeric: expected [PACKETS:BYTES]")),
+            }
+        }
+        rest = &line[close + 1..];
+        offset = close + 1;
+    }
+    let mut words = split_words(rest).map_err(|(c, m)| lc.err(c + offset, m))?;
+    for w in &mut words {
+        w.column += offset;
+        if w.text.contains('\r') {
+            return Err(lc.err(
+                w.column,
+                "carriage return in the line: the file has DOS line endings, which iptables-restore does not accept",
+            ));
+        }
+    }
+    if words.is_empty() {
+        return Err(lc.err(1, "no command specified: expected -A, -I, -D, -R, -N, -X, -F, -Z, -P or -E"));
+    }
+    let mut st = RuleState::default();
+    if let Some(c) = file_counters {
+        st.counters = Some(c);
+    }
+    let mut cur = Cursor { words: &words, i: 0 };
+    let mut invert: Option<usize> = None;
+    let family = opts.family;
+
+    while cur.i < words.len() {
+        let w = &words[cur.i];
+        cur.i += 1;
+        let text = w.text.as_str();
+        if text == "!" && !w.quoted {
+            if invert.is_some() {
+                return Err(line_err(lc, w.column, "multiple consecutive ! not allowed"));
+            }
+            invert = Some(w.column);
+            continue;
+        }
+        if let Some(long) = text.strip_prefix("--").filter(|l| !l.is_empty()) {
+            let (name, attached) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            let mut retried = false;
+            loop {
+                let r = st.lookup_long(name).map_err(|m| line_err(lc, w.column, m))?;
+                match r {
+                    Some(OptRef::Builtin(i)) => {
+                        let (lname, short, has) = BUILTIN[i];
+                        let arg = take_arg(lc, &mut cur, w, has, attached.clone(), &format!("--{lname}"))?;
+                        builtin_option(lc, &mut st, &mut cur, short, arg, invert.take(), w.column, table, opts)?;
+                        break;
+                    }
+                    Some(OptRef::Ext(owner, j)) => {
+                        let codec = st.ext_codec(owner);
+                        let spec = codec.options()[j];
+                        let mut args = Vec::new();
+                        match spec.arg {
+                            Arg::None => {
+                                if attached.is_some() {
+                                    return Err(line_err(lc, w.column, format!("option `--{}' doesn't allow an argument", spec.name)));
+                                }
+                            }
+                            Arg::One => args.push(take_arg(lc, &mut cur, w, Has::Required, attached.clone(), &format!("--{}", spec.name))?.unwrap_or_default()),
+                            Arg::Two => {
+                                args.push(take_arg(lc, &mut cur, w, Has::Required, attached.clone(), &format!("--{}", spec.name))?.unwrap_or_default());
+                                if !cur.has_positional() {
+                                    return Err(line_err(lc, w.column, format!("--{} requires two args.", spec.name)));
+                                }
+                                args.push(words[cur.i].text.clone());
+                                cur.i += 1;
+                            }
+                            Arg::Optional => {
+                                if let Some(a) = attached.clone() {
+                                    args.push(a);
+                                } else if cur.has_positional() {
+                                    args.push(words[cur.i].text.clone());
+                                    cur.i += 1;
+                                }
+                            }
+                        }
+                        let ov = OptValue { name: spec.name, invert: invert.take().is_some(), args };
+                        match owner {
+                            None => st.target.as_mut().expect("target loaded").opts.push(ov),
+                            Some(m) => st.matches[m].opts.push(ov),
+                        }
+                        break;
+                    }
+                    None => {
+                        if !retried && load_proto(&mut st, family) {
+                            retried = true;
+                            continue;
+                        }
+                        return Err(line_err(lc, w.column, format!("unknown option \"--{name}\"")));
+                    }
+                }
+            }
+            continue;
+        }
+        if text.len() > 1 && text.starts_with('-') && !text.starts_with("--") {
+            let chars: Vec<char> = text[1..].chars().collect();
+            let mut k = 0;
+            while k < chars.len() {
+                let c = chars[k];
+                k += 1;
+                let has = short_has(c).ok_or_else(|| line_err(lc, w.column, format!("unknown option \"-{c}\"")))?;
+                let attached: String = chars[k..].iter().collect();
+                let arg = match has {
+                    Has::No => None,
+                    _ if !attached.is_empty() => {
+                        k = chars.len();
+                        Some(attached)
+                    }
+                    _ => take_arg(lc, &mut cur, w, has, None, &format!("-{c}"))?,
+                };
+                builtin_option(lc, &mut st, &mut cur, c, arg, invert.take(), w.column, table, opts)?;
+                if st.skip_line {
+                    return Ok(None);
+                }
+            }
+            continue;
+        }
+        if text == "--" {
+            return Err(line_err(lc, w.column, "`--' ends the options, but a rule line has nothing after them"));
+        }
+        return Err(line_err(lc, w.column, format!("Bad argument `{text}': expected an option (words that are not options may only follow the option that takes them)")));
+    }
+    if st.skip_line {
+        return Ok(None);
+    }
+    if let Some(col) = invert {
+        return Err(line_err(lc, col, "nothing appropriate following !"));
+    }
+    finish(lc, st, table, opts, revs).map(Some)
+}
+
+/// getopt's argument rules: `Required` takes the attached text or the next
+/// word, whatever it looks like; `Optional` only attached text or a next
+/// word that does not start with `-` or `!` (xs_has_arg).
+fn take_arg(
+    lc: &LineCtx,
+    cur: &mut Cursor,
+    w: &Word,
+    has: Has,
+    attached: Option<String>,
+    what: &str,
+) -> Result<Option<String>> {
+    match has {
+        Has::No => {
+            if attached.is_some() {
+                return Err(lc.err(w.column, format!("option `{what}' doesn't allow an argument")));
+            }
+            Ok(None)
+        }
+        Has::Required => {
+            if let Some(a) = attached {
+                return Ok(Some(a));
+            }
+            let next = cur.words.get(cur.i).ok_or_else(|| lc.err(w.column, format!("option \"{what}\" requires an argument")))?;
+            cur.i += 1;
+            Ok(Some(next.text.clone()))
+        }
+        Has::Optional => {
+            if attached.is_some() {
+                return Ok(attached);
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Loads the protocol's match implicitly (`-p tcp --dport 22`), once per rule.
+fn load_proto(st: &mut RuleState, family: Family) -> bool {
+    if st.proto_used {
+        return false;
+    }
+    let Some((name, num, _)) = &st.proto else { return false };
+    let pname = match name.parse::<u16>() {
+        Ok(_) => proto_to_name(*num).map(str::to_string),
+        Err(_) => Some(name.clone()),
+    };
+    let Some(pname) = pname else { return false };
+    let Some(codec) = ext::by_name(Kind::Match, family, &pname) else { return false };
+    st.proto_used = true;
+    st.matches.push(Loaded { codec, opts: Vec::new() });
+    st.load_order.push(Some(st.matches.len() - 1));
+    true
+}
+
+/// xtables_chain_protos first, then /etc/protocols.
+pub(crate) fn proto_to_name(num: u16) -> Option<&'static str> {
+    const PROTOS: &[(&str, u16)] = &[
+        ("tcp", 6),
+        ("sctp", 132),
+        ("udp", 17),
+        ("udplite", 136),
+        ("icmp", 1),
+        ("ipv6-icmp", 58),
+        ("icmpv6", 58),
+        ("esp", 50),
+        ("ah", 51),
+        ("mobility-header", 135),
+        ("ipv6-mh", 135),
+        ("mh", 135),
+        ("all", 0),
+    ];
+    if let Some((n, _)) = PROTOS.iter().find(|(_, p)| *p == num) {
+        return Some(n);
+    }
+    if num == 0 {
+        return None;
+    }
+    u8::try_from(num).ok().and_then(crate::netdb::protocol_name)
+}
+
+/// xtables_parse_protocol.
+fn parse_protocol(s: &str) -> std::result::Result<u16, String> {
+    if let Some(v) = ext::parse_uint(s, 0, 255) {
+        return Ok(v as u16);
+    }
+    const NAMES: &[(&str, u16)] = &[
+        ("tcp", 6),
+        ("sctp", 132),
+        ("udp", 17),
+        ("udplite", 136),
+        ("icmp", 1),
+        ("ipv6-icmp", 58),
+        ("icmpv6", 58),
+        ("esp", 50),
+        ("ah", 51),
+        ("mobility-header", 135),
+        ("ipv6-mh", 135),
+        ("mh", 135),
+        ("all", 0),
+    ];
+    if let Some((_, n)) = NAMES.iter().find(|(n, _)| *n == s) {
+        return Ok(*n);
+    }
+    crate::netdb::protocol_by_name(s).map(u16::from).ok_or_else(|| format!("unknown protocol \"{s}\" specified"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn builtin_option(
+    lc: &LineCtx,
+    st: &mut RuleState,
+    cur: &mut Cursor,
+    c: char,
+    arg: Option<String>,
+    invert: Option<usize>,
+    col: usize,
+    table: &str,
+    opts: &RestoreOptions,
+) -> Result<()> {
+    let family = opts.family;
+    let command = |st: &mut RuleState, c: char| -> Result<()> {
+        if invert.is_some() {
+            return Err(lc.err(col, "unexpected '!' flag before a command"));
+        }
+        if let Some((prev, _)) = st.command {
+            return Err(lc.err(col, format!("Cannot use -{c} with -{prev}")));
+        }
+        st.command = Some((c, col));
+        Ok(())
+    };
+    let set_option = |st: &mut RuleState, c: char, inv_bit: u8| -> Result<()> {
+        if st.options.contains(&c) {
+            return Err(lc.err(col, format!("multiple -{c} flags not allowed")));
+        }
+        st.options.push(c);
+        if invert.is_some() {
+            if inv_bit == 0 {
+                return Err(lc.err(col, format!("cannot have ! before -{c}")));
+            }
+            st.invflags |= inv_bit;
+        }
+        Ok(())
+    };
+    let intra = |a: &Option<String>, c: char| -> Result<()> {
+        if a.as_deref() == Some("!") {
+            return Err(lc.err(
+                col,
+                format!("`-{c} ! ARG' (negation after the option) is not accepted by iptables 1.8; write `! -{c} ARG'"),
+            ));
+        }
+        Ok(())
+    };
+    let positional = |cur: &mut Cursor| -> Option<String> {
+        if cur.has_positional() {
+            cur.i += 1;
+            Some(cur.words[cur.i - 1].text.clone())
+        } else {
+            None
+        }
+    };
+    let rulenum = |s: &str| -> Result<usize> {
+        ext::parse_uint(s, 1, i32::MAX as u64).map(|v| v as usize).ok_or_else(|| lc.err(col, format!("Invalid rule number `{s}'")))
+    };
+    match c {
+        'A' | 'C' => {
+            command(st, c)?;
+            st.chain = arg;
+        }
+        'D' => {
+            command(st, c)?;
+            st.chain = arg;
+            if let Some(n) = positional(cur) {
+                st.rulenum = Some(rulenum(&n)?);
+            }
+        }
+        'R' => {
+            command(st, c)?;
+            st.chain = arg;
+            let n = positional(cur).ok_or_else(|| lc.err(col, "-R requires a rule number"))?;
+            st.rulenum = Some(rulenum(&n)?);
+        }
+        'I' => {
+            command(st, c)?;
+            st.chain = arg;
+            st.rulenum = Some(match positional(cur) {
+                Some(n) => rulenum(&n)?,
+                None => 1,
+            });
+        }
+        'F' | 'X' | 'Z' => {
+            command(st, c)?;
+            st.chain = arg.or_else(|| positional(cur));
+            if c == 'Z' {
+                if let Some(n) = positional(cur) {
+                    st.rulenum = Some(rulenum(&n)?);
+                }
+            }
+        }
+        'L' | 'S' => {
+            return Err(lc.err(col, format!("-{c} lists rules; it has no place in a restore file")));
+        }
+        'N' => {
+            command(st, c)?;
+            let name = arg.unwrap_or_default();
+            valid_new_chain_name(lc, col, &name, family)?;
+            st.chain = Some(name);
+        }
+        'E' => {
+            command(st, c)?;
+            st.chain = arg;
+            st.newname = Some(positional(cur).ok_or_else(|| lc.err(col, "-E requires old-chain-name and new-chain-name"))?);
+        }
+        'P' => {
+            command(st, c)?;
+            st.chain = arg;
+            st.policy = Some(positional(cur).ok_or_else(|| lc.err(col, "-P requires a chain and a policy"))?);
+        }
+        'h' => return Err(lc.err(col, "-h prints help; it has no place in a restore file")),
+        'V' => return Err(lc.err(col, "-V prints the version; it has no place in a restore file")),
+        'p' => {
+            intra(&arg, c)?;
+            set_option(st, 'p', inv_flags::PROTO)?;
+            let name = arg.unwrap_or_default().to_ascii_lowercase();
+            let num = parse_protocol(&name).map_err(|m| lc.err(col, m))?;
+            if num == 0 && st.invflags & inv_flags::PROTO != 0 {
+                return Err(lc.err(col, "rule would never match protocol"));
+            }
+            st.proto = Some((name, num, col));
+        }
+        's' => {
+            intra(&arg, c)?;
+            set_option(st, 's', inv_flags::SRCIP)?;
+            st.src = Some((arg.unwrap_or_default(), col));
+        }
+        'd' => {
+            intra(&arg, c)?;
+            set_option(st, 'd', inv_flags::DSTIP)?;
+            st.dst = Some((arg.unwrap_or_default(), col));
+        }
+        'i' | 'o' => {
+            let a = arg.unwrap_or_default();
+            if a.is_empty() {
+                return Err(lc.err(col, "Empty interface is likely to be undesired"));
+            }
+            intra(&Some(a.clone()), c)?;
+            set_option(st, c, if c == 'i' { inv_flags::VIA_IN } else { inv_flags::VIA_OUT })?;
+            let iface = Interface::parse(&a).map_err(|m| lc.err(col, m))?;
+            if c == 'i' {
+                st.in_iface = iface;
+            } else {
+                st.out_iface = iface;
+            }
+        }
+        'f' => {
+            if family == Family::V6 {
+                return Err(lc.err(col, "`-f' is not supported in IPv6, use -m frag instead"));
+            }
+            set_option(st, 'f', inv_flags::FRAG)?;
+            st.flags |= ip_flags::FRAG;
+        }
+        'j' | 'g' => {
+            set_option(st, 'j', 0)?;
+            let name = arg.unwrap_or_default();
+            if name.is_empty() {
+                return Err(lc.err(col, "Invalid target name (too short)"));
+            }
+            if name.len() >= 29 {
+                return Err(lc.err(col, format!("Invalid target name `{name}' (28 chars max)")));
+            }
+            if name.contains(char::is_whitespace) {
+                return Err(lc.err(col, format!("Invalid target name `{name}'")));
+            }
+            if c == 'j' && Verdict::from_name(&name).is_none() {
+                if let Some(codec) = ext::by_name(Kind::Target, family, &name) {
+                    st.target = Some(Loaded { codec, opts: Vec::new() });
+                    st.load_order.push(None);
+                }
+            }
+            st.jump = Some((name, c == 'g', col));
+        }
+        'm' => {
+            if invert.is_some() {
+                return Err(lc.err(col, "unexpected ! flag before --match"));
+            }
+            let name = arg.unwrap_or_default();
+            let codec = ext::by_name(Kind::Match, family, &name).ok_or_else(|| {
+                lc.err(col, format!("Couldn't load match `{name}': no such match extension is known to iptables-atomic"))
+            })?;
+            st.matches.push(Loaded { codec, opts: Vec::new() });
+            st.load_order.push(Some(st.matches.len() - 1));
+        }
+        'c' => {
+            set_option(st, 'c', 0)?;
+            let a = arg.unwrap_or_default();
+            let (p, b) = match a.split_once(',') {
+                Some((p, b)) => (p.to_string(), b.to_string()),
+                None => (a.clone(), positional(cur).ok_or_else(|| lc.err(col, "-c requires packet and byte counter"))?),
+            };
+            let p = leading_u64(&p).map(|v| v.0).ok_or_else(|| lc.err(col, "-c packet counter not numeric"))?;
+            let b = leading_u64(&b).map(|v| v.0).ok_or_else(|| lc.err(col, "-c byte counter not numeric"))?;
+            if opts.counters {
+                st.counters = Some(Counters { packets: p, bytes: b });
+            } else {
+                st.counters.get_or_insert(Counters { packets: p, bytes: b });
+            }
+        }
+        '4' => {
+            if family == Family::V6 {
+                st.skip_line = true;
+            }
+        }
+        '6' => {
+            if family == Family::V4 {
+                st.skip_line = true;
+            }
+        }
+        't' => return Err(lc.err(col, "The -t option cannot be used in iptables-restore: the table comes from `*TABLE'")),
+        'w' | 'W' => return Err(lc.err(col, format!("You cannot use `-{c}' from iptables-restore"))),
+        'n' => set_option(st, 'n', 0)?,
+        'v' | 'x' | '0' | 'M' => {}
+        _ => return Err(lc.err(col, format!("unknown option \"-{c}\""))),
+    }
+    let _ = table;
+    Ok(())
+}
+
+fn valid_new_chain_name(lc: &LineCtx, col: usize, name: &str, family: Family) -> Result<()> {
+    if name.len() >= 29 {
+        return Err(lc.err(col, format!("chain name `{name}' too long (must be under 29 chars)")));
+    }
+    if name.starts_with('-') || name.starts_with('!') {
+        return Err(lc.err(col, format!("chain name not allowed to start with `{}'", &name[..1])));
+    }
+    if Verdict::from_name(name).is_some() || ext::by_name(Kind::Target, family, name).is_some() {
+        return Err(lc.err(col, "chain name may not clash with target name"));
+    }
+    if name.contains(char::is_whitespace) {
+        return Err(lc.err(col, format!("Invalid chain name `{name}'")));
+    }
+    Ok(())
+}
+
+fn finish(lc: &LineCtx, st: RuleState, table: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Result<Op> {
+    let family = opts.family;
+    let (cmd, cmd_col) = st.command.ok_or_else(|| lc.err(1, "no command specified: expected -A, -I, -D, -R, -N, -X, -F, -Z, -P or -E"))?;
+    let has_rule = matches!(cmd, 'A' | 'C' | 'I' | 'R') || (cmd == 'D' && st.rulenum.is_none());
+    if table == "nat"
+        && (st.policy.as_deref() == Some("DROP") || st.jump.as_ref().is_some_and(|(n, g, _)| n == "DROP" && !g))
+    {
+        return Err(lc.err(cmd_col, "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited."));
+    }
+    if !has_rule {
+        if let Some(o) = st.options.iter().find(|o| **o != 'c' || cmd != 'P') {
+            return Err(lc.err(cmd_col, format!("Illegal option `-{o}' with this command")));
+        }
+    }
+    let chain = st.chain.clone();
+    let chain_ref = || chain.clone().unwrap_or_default();
+    if let Some(c) = &chain {
+        if c.len() >= 29 {
+            return Err(lc.err(cmd_col, format!("chain name `{c}' too long (must be under 29 chars)")));
+        }
+    }
+    if !has_rule {
+        return Ok(match cmd {
+            'D' => Op::DeleteNum { chain: chain_ref(), num: st.rulenum.unwrap_or(1) },
+            'N' => Op::NewChain(chain_ref()),
+            'X' => Op::DeleteChain(chain),
+            'F' => Op::Flush(chain),
+            'Z' => Op::Zero(chain, st.rulenum),
+            'P' => Op::Policy { chain: chain_ref(), policy: st.policy.unwrap_or_default(), counters: st.counters.filter(|_| opts.counters) },
+            'E' => Op::Rename { old: chain_ref(), new: st.newname.unwrap_or_default() },
+            _ => return Err(lc.err(cmd_col, format!("-{cmd} is not supported here"))),
+        });
+    }
+    let c = chain_ref();
+    if st.options.contains(&'o') && (c == "PREROUTING" || c == "INPUT") {
+        return Err(lc.err(cmd_col, format!("Can't use -o with {c}")));
+    }
+    if st.options.contains(&'i') && (c == "POSTROUTING" || c == "OUTPUT") {
+        return Err(lc.err(cmd_col, format!("Can't use -i with {c}")));
+    }
+
+    // The IP header part.
+    let mut ip = IpMatch::any(family);
+    ip.invflags = st.invflags;
+    ip.flags = st.flags;
+    if let Some((_, num, _)) = &st.proto {
+        ip.proto = *num;
+        if family == Family::V6 {
+            ip.flags |= ip_flags::PROTO6;
+        }
+    }
+    // The goto flag is derived from the target when the rule is encoded.
+    ip.in_iface = st.in_iface;
+    ip.out_iface = st.out_iface;
+
+    let srcs = match &st.src {
+        Some((s, col)) => parse_addresses(family, s).map_err(|m| lc.err(*col, m))?,
+        None => vec![(family.any(), family.any())],
+    };
+    let dsts = match &st.dst {
+        Some((s, col)) => parse_addresses(family, s).map_err(|m| lc.err(*col, m))?,
+        None => vec![(family.any(), family.any())],
+    };
+    if (srcs.len() > 1 || dsts.len() > 1) && st.invflags & (inv_flags::SRCIP | inv_flags::DSTIP) != 0 {
+        return Err(lc.err(cmd_col, "! not allowed with multiple source or destination IP addresses"));
+    }
+    if cmd == 'R' && (srcs.len() != 1 || dsts.len() != 1) {
+        return Err(lc.err(cmd_col, "Replacement rule does not specify a unique address"));
+    }
+
+    // Extensions, with the revision iptables would pick.
+    let ctx = RuleContext { family, ip: &ip, table };
+    let mut matches = Vec::new();
+    for m in &st.matches {
+        let rev = ext::pick_revision(m.codec, family, revs).ok_or_else(|| {
+            lc.err(cmd_col, format!("Couldn't load match `{}': the kernel supports none of its revisions", m.codec.name()))
+        })?;
+        let data = m.codec.parse(rev, &m.opts, &ctx).map_err(|msg| lc.err(cmd_col, msg))?;
+        matches.push(ext::make_extension(m.codec, rev, data));
+    }
+    let target = match &st.jump {
+        None => TargetSpec::None,
+        Some((name, goto, _)) => {
+            if let (Some(v), false) = (Verdict::from_name(name), *goto) {
+                TargetSpec::Verdict(v)
+            } else {
+                let ext = match &st.target {
+                    Some(t) => {
+                        let rev = ext::pick_revision(t.codec, family, revs).ok_or_else(|| {
+                            lc.err(cmd_col, format!("Couldn't load target `{name}': the kernel supports none of its revisions"))
+                        })?;
+                        let data = t.codec.parse(rev, &t.opts, &ctx).map_err(|msg| lc.err(cmd_col, msg))?;
+                        Some(ext::make_extension(t.codec, rev, data))
+                    }
+                    None => None,
+                };
+                TargetSpec::Named { name: name.clone(), ext, goto: *goto }
+            }
+        }
+    };
+
+    let counters = st.counters.filter(|_| opts.counters).unwrap_or_default();
+    let mut rules = Vec::new();
+    for (s, sm) in &srcs {
+        for (d, dm) in &dsts {
+            let mut ip = ip.clone();
+            ip.src = *s;
+            ip.src_mask = *sm;
+            ip.dst = *d;
+            ip.dst_mask = *dm;
+            let rule = Rule { ip, matches: matches.clone(), target: Target::Fallthrough, counters, origin: None };
+            rules.push(RuleSpec { rule, target: target.clone() });
+        }
+    }
+    Ok(match cmd {
+        'A' => Op::Append { chain: c, rules },
+        'C' => Op::Check { chain: c, rules },
+        'I' => Op::Insert { chain: c, num: st.rulenum.unwrap_or(1), rules },
+        'D' => Op::Delete { chain: c, rules },
+        'R' => Op::Replace { chain: c, num: st.rulenum.unwrap_or(1), rule: rules.remove(0) },
+        _ => unreachable!("has_rule covers A, C, I, D, R"),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Addresses
+
+/// Parses a comma list of `ADDR[/MASK]` as iptables does; host names expand
+/// to every address they resolve to. Addresses come back masked.
+pub fn parse_addresses(family: Family, s: &str) -> std::result::Result<Vec<(IpAddr, IpAddr)>, String> {
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        let item = item.trim_start();
+        let (host, mask) = match item.rfind('/') {
+            Some(p) => (&item[..p], Some(&item[p + 1..])),
+            None => (item, None),
+        };
+        match family {
+            Family::V4 => {
+                let mask = parse_mask4(mask)?;
+                let host = if mask == 0 { "0.0.0.0" } else { host };
+                for a in resolve4(host)? {
+                    out.push((IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)), IpAddr::V4(Ipv4Addr::from(mask))));
+                }
+            }
+            Family::V6 => {
+                let mask = parse_mask6(mask)?;
+                let host = if mask == 0 { "::" } else { host };
+                for a in resolve6(host)? {
+                    out.push((IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)), IpAddr::V6(Ipv6Addr::from(mask))));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// xtables_numeric_to_ipaddr: dotted quad, missing trailing parts are 0
+/// ("10" is 10.0.0.0); each part a number 0..=255 in C notation.
+fn numeric4(s: &str, is_mask: bool) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = s.splitn(4, '.').collect();
+    if is_mask && parts.len() != 4 {
+        return None;
+    }
+    let mut b = [0u8; 4];
+    for (i, p) in parts.iter().enumerate() {
+        b[i] = ext::parse_uint(p, 0, 255)? as u8;
+    }
+    Some(Ipv4Addr::from(b))
+}
+
+fn parse_mask4(mask: Option<&str>) -> std::result::Result<u32, String> {
+    let Some(m) = mask else { return Ok(u32::MAX) };
+    if let Some(a) = numeric4(m, true) {
+        return Ok(u32::from(a));
+    }
+    let bits = ext::parse_uint(m, 0, 32).ok_or_else(|| format!("invalid mask `{m}' specified: expected 0 to 32 or a dotted mask"))?;
+    Ok(if bits == 0 { 0 } else { u32::MAX << (32 - bits) })
+}
+
+fn resolve4(host: &str) -> std::result::Result<Vec<Ipv4Addr>, String> {
+    if let Some(a) = numeric4(host, false) {
+        return Ok(vec![a]);
+    }
+    match crate::sys::resolve_ipv4(host) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(format!("host/network `{host}' not found")),
+    }
+}
+
+fn parse_mask6(mask: Option<&str>) -> std::result::Result<u128, String> {
+    let Some(m) = mask else { return Ok(u128::MAX) };
+    if let Ok(a) = m.parse::<Ipv6Addr>() {
+        return Ok(u128::from(a));
+    }
+    let bits = ext::parse_uint(m, 0, 128).ok_or_else(|| format!("invalid mask `{m}' specified: expected 0 to 128 or an IPv6 mask"))?;
+    Ok(if bits == 0 { 0 } else { u128::MAX << (128 - bits) })
+}
+
+fn resolve6(host: &str) -> std::result::Result<Vec<Ipv6Addr>, String> {
+    if let Ok(a) = host.parse::<Ipv6Addr>() {
+        return Ok(vec![a]);
+    }
+    match crate::sys::resolve_ipv6(host) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(format!("host/network `{host}' not found")),
+    }
+}
