@@ -116,19 +116,21 @@ impl Interface {
         if bytes.is_empty() {
             return Err("Empty interface is likely to be undesired".into());
         }
-        for &b in bytes {
-            if b == b'/' || b.is_ascii_whitespace() {
-                return Err(format!("Invalid character '{}' in interface name", b as char));
-            }
-        }
         let mut iface = Interface::default();
         iface.name[..bytes.len()].copy_from_slice(bytes);
         if bytes.last() == Some(&b'+') {
-            iface.name[bytes.len() - 1] = 0;
+            // The `+' stays in the name; only the bytes before it must match.
             for m in &mut iface.mask[..bytes.len() - 1] {
                 *m = 0xff;
             }
         } else {
+            if let Some(&b) = bytes.iter().find(|&&b| b == b'/' || b == b' ') {
+                return Err(format!(
+                    "Warning: weird character in interface `{s}' ('{}' is not allowed by the kernel).",
+                    b as char
+                ));
+            }
+            // The mask includes the NUL terminator: an exact name match.
             for m in &mut iface.mask[..=bytes.len()] {
                 *m = 0xff;
             }
