@@ -81,8 +81,19 @@ const TYPES: &[&str] = &[
 
 /// Constants: socket options, flags, verdicts, extension flags.
 const VARS: &[&str] = &[
-    "IPT_.*", "IP6T_.*", "XT_.*", "NF_ACCEPT", "NF_DROP", "NF_QUEUE", "NF_REPEAT",
-    "NF_INET_.*", "NF_NAT_.*", "IFNAMSIZ", "IPPROTO_.*", "SOL_IP", "SOL_IPV6",
+    "IPT_.*",
+    "IP6T_.*",
+    "XT_.*",
+    "NF_ACCEPT",
+    "NF_DROP",
+    "NF_QUEUE",
+    "NF_REPEAT",
+    "NF_INET_.*",
+    "NF_NAT_.*",
+    "IFNAMSIZ",
+    "IPPROTO_.*",
+    "SOL_IP",
+    "SOL_IPV6",
 ];
 
 fn main() {
@@ -104,9 +115,9 @@ fn main() {
     for v in VARS {
         builder = builder.allowlist_var(v);
     }
-    let bindings = builder
-        .generate()
-        .expect("bindgen could not read ffi/netfilter.h: are linux-libc-dev and libclang-dev installed?");
+    let bindings = builder.generate().expect(
+        "bindgen could not read ffi/netfilter.h: are linux-libc-dev and libclang-dev installed?",
+    );
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     bindings
         .write_to_file(out.join("netfilter.rs"))

@@ -96,36 +96,70 @@ fn parse_family(s: &str) -> Result<Family, String> {
 
 fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
     match cli.command {
-        Cmd::Restore { file, counters, noflush, test, verbose, wait, wait_interval, modprobe, table, family, netns } => {
+        Cmd::Restore {
+            file,
+            counters,
+            noflush,
+            test,
+            verbose,
+            wait,
+            wait_interval,
+            modprobe,
+            table,
+            family,
+            netns,
+        } => {
             let _ = (wait_interval, modprobe);
             let (text, name) = match &file {
                 Some(f) if f != "-" => (
-                    std::fs::read(f).map_err(|e| iptables_atomic::Error::Other(format!("Can't open {f}: {e}")))?,
+                    std::fs::read(f).map_err(|e| {
+                        iptables_atomic::Error::Other(format!("Can't open {f}: {e}"))
+                    })?,
                     f.clone(),
                 ),
                 _ => {
                     let mut v = Vec::new();
-                    std::io::stdin()
-                        .read_to_end(&mut v)
-                        .map_err(|e| iptables_atomic::Error::Other(format!("cannot read standard input: {e}")))?;
+                    std::io::stdin().read_to_end(&mut v).map_err(|e| {
+                        iptables_atomic::Error::Other(format!("cannot read standard input: {e}"))
+                    })?;
                     (v, "<stdin>".to_string())
                 }
             };
             let text = String::from_utf8(text).map_err(|e| {
                 let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
                 let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
-                let col = upto.len() - upto.iter().rposition(|&b| b == b'\n').map(|p| p + 1).unwrap_or(0) + 1;
+                let col = upto.len()
+                    - upto
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map(|p| p + 1)
+                        .unwrap_or(0)
+                    + 1;
                 iptables_atomic::Error::Parse {
-                    at: iptables_atomic::Location { file: name.clone(), line, column: col },
+                    at: iptables_atomic::Location {
+                        file: name.clone(),
+                        line,
+                        column: col,
+                    },
                     message: "the input is not UTF-8 text (binary data?)".into(),
                 }
             })?;
             let wait = match wait {
                 None | Some(-1) => None,
                 Some(s) if s >= 0 => Some(Duration::from_secs(s as u64)),
-                Some(s) => return Err(iptables_atomic::Error::Other(format!("wait seconds must not be negative: {s}"))),
+                Some(s) => {
+                    return Err(iptables_atomic::Error::Other(format!(
+                        "wait seconds must not be negative: {s}"
+                    )))
+                }
             };
-            let mut r = Restorer::new(family).counters(counters).noflush(noflush).test(test).wait(wait).only_table(table).file_name(name);
+            let mut r = Restorer::new(family)
+                .counters(counters)
+                .noflush(noflush)
+                .test(test)
+                .wait(wait)
+                .only_table(table)
+                .file_name(name);
             if let Some(ns) = netns {
                 r = r.netns(ns);
             }
@@ -134,17 +168,30 @@ fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
                 for t in &report.tables {
                     eprintln!(
                         "{} table `{}': {} entries, {} bytes{}",
-                        if report.test_only { "would install" } else { "installed" },
+                        if report.test_only {
+                            "would install"
+                        } else {
+                            "installed"
+                        },
                         t.table,
                         t.entries,
                         t.bytes,
-                        if t.retries > 0 { format!(" ({} retries)", t.retries) } else { String::new() }
+                        if t.retries > 0 {
+                            format!(" ({} retries)", t.retries)
+                        } else {
+                            String::new()
+                        }
                     );
                 }
             }
             Ok(())
         }
-        Cmd::Save { table, counters, family, netns } => {
+        Cmd::Save {
+            table,
+            counters,
+            family,
+            netns,
+        } => {
             let text = iptables_atomic::save(family, netns.as_deref(), table.as_deref(), counters)?;
             print!("{text}");
             Ok(())

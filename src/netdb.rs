@@ -16,13 +16,21 @@ fn words(line: &str) -> impl Iterator<Item = &str> {
 }
 
 fn load() -> Db {
-    let mut db = Db { protocols: HashMap::new(), protocol_names: HashMap::new(), services: HashMap::new() };
+    let mut db = Db {
+        protocols: HashMap::new(),
+        protocol_names: HashMap::new(),
+        services: HashMap::new(),
+    };
     if let Ok(text) = std::fs::read_to_string("/etc/protocols") {
         for line in text.lines() {
             let mut w = words(line);
-            let (Some(name), Some(num)) = (w.next(), w.next()) else { continue };
+            let (Some(name), Some(num)) = (w.next(), w.next()) else {
+                continue;
+            };
             let Ok(num) = num.parse::<u8>() else { continue };
-            db.protocol_names.entry(num).or_insert_with(|| name.to_string());
+            db.protocol_names
+                .entry(num)
+                .or_insert_with(|| name.to_string());
             db.protocols.entry(name.to_string()).or_insert(num);
             for alias in w {
                 db.protocols.entry(alias.to_string()).or_insert(num);
@@ -32,12 +40,22 @@ fn load() -> Db {
     if let Ok(text) = std::fs::read_to_string("/etc/services") {
         for line in text.lines() {
             let mut w = words(line);
-            let (Some(name), Some(portproto)) = (w.next(), w.next()) else { continue };
-            let Some((port, proto)) = portproto.split_once('/') else { continue };
-            let Ok(port) = port.parse::<u16>() else { continue };
-            db.services.entry((name.to_string(), proto.to_string())).or_insert(port);
+            let (Some(name), Some(portproto)) = (w.next(), w.next()) else {
+                continue;
+            };
+            let Some((port, proto)) = portproto.split_once('/') else {
+                continue;
+            };
+            let Ok(port) = port.parse::<u16>() else {
+                continue;
+            };
+            db.services
+                .entry((name.to_string(), proto.to_string()))
+                .or_insert(port);
             for alias in w {
-                db.services.entry((alias.to_string(), proto.to_string())).or_insert(port);
+                db.services
+                    .entry((alias.to_string(), proto.to_string()))
+                    .or_insert(port);
             }
         }
     }
@@ -61,7 +79,9 @@ pub fn protocol_name(num: u8) -> Option<&'static str> {
 
 /// getservbyname: the port of a service name for a protocol (`tcp`, `udp`, ...).
 pub fn service_port(name: &str, proto: &str) -> Option<u16> {
-    db().services.get(&(name.to_string(), proto.to_string())).copied()
+    db().services
+        .get(&(name.to_string(), proto.to_string()))
+        .copied()
 }
 
 /// xtables_getportbyname: a decimal port, or the first service of that name

@@ -37,7 +37,10 @@ pub struct SyscallError {
 
 impl SyscallError {
     pub(crate) fn new(call: impl Into<String>, source: io::Error) -> Self {
-        SyscallError { call: call.into(), source }
+        SyscallError {
+            call: call.into(),
+            source,
+        }
     }
 
     /// The raw errno, if any.
@@ -50,9 +53,18 @@ impl SyscallError {
 pub(crate) fn raw_socket(domain: libc::c_int) -> Result<OwnedFd, SyscallError> {
     // SAFETY: socket(2) takes no pointers; a non-negative return is a new
     // descriptor that nothing else owns, so OwnedFd may take it.
-    let fd = unsafe { libc::socket(domain, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_RAW) };
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_RAW,
+        )
+    };
     if fd < 0 {
-        return Err(SyscallError::new("socket(SOCK_RAW, IPPROTO_RAW)", io::Error::last_os_error()));
+        return Err(SyscallError::new(
+            "socket(SOCK_RAW, IPPROTO_RAW)",
+            io::Error::last_os_error(),
+        ));
     }
     // SAFETY: fd was just returned by socket(2) and is owned by no one else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -71,7 +83,15 @@ pub(crate) fn getsockopt(
         .map_err(|_| SyscallError::new(what, io::Error::from_raw_os_error(libc::E2BIG)))?;
     // SAFETY: buf is valid for writes of buf.len() bytes and len says so; the
     // kernel writes at most len bytes and updates len.
-    let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), level, opt, buf.as_mut_ptr().cast(), &mut len) };
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            opt,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
     if rc < 0 {
         return Err(SyscallError::new(what, io::Error::last_os_error()));
     }
@@ -179,7 +199,14 @@ pub fn c_layout_facts() -> Vec<(String, usize)> {
     facts
         .iter()
         // SAFETY: every name is a string literal in layout.c.
-        .map(|f| (unsafe { CStr::from_ptr(f.name) }.to_string_lossy().into_owned(), f.value))
+        .map(|f| {
+            (
+                unsafe { CStr::from_ptr(f.name) }
+                    .to_string_lossy()
+                    .into_owned(),
+                f.value,
+            )
+        })
         .collect()
 }
 
@@ -225,5 +252,7 @@ pub fn ctime_now() -> String {
         return String::from("\n");
     }
     // SAFETY: ctime_r NUL-terminated buf.
-    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
 }

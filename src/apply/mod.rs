@@ -10,7 +10,15 @@ use crate::restore::{Block, Op, RuleSpec, Script, TargetSpec};
 use crate::rules::{builtin_hooks, Chain, Counters, Rule, Table, Target, Verdict};
 
 fn fail(file: &str, line: usize, message: impl Into<String>, exit_code: i32) -> Error {
-    Error::Apply { at: Location { file: file.to_string(), line, column: 0 }, message: message.into(), exit_code }
+    Error::Apply {
+        at: Location {
+            file: file.to_string(),
+            line,
+            column: 0,
+        },
+        message: message.into(),
+        exit_code,
+    }
 }
 
 /// Resets a table as iptables-restore does at `*table` without `-n`: every
@@ -55,14 +63,31 @@ fn resolve(table: &Table, spec: &RuleSpec, file: &str, line: usize) -> Result<Ru
     Ok(rule)
 }
 
-fn chain_mut<'a>(table: &'a mut Table, name: &str, file: &str, line: usize) -> Result<&'a mut Chain> {
+fn chain_mut<'a>(
+    table: &'a mut Table,
+    name: &str,
+    file: &str,
+    line: usize,
+) -> Result<&'a mut Chain> {
     let tname = table.name.clone();
-    table
-        .chain_mut(name)
-        .ok_or_else(|| fail(file, line, format!("No chain/target/match by that name: table `{tname}' has no chain `{name}'"), 1))
+    table.chain_mut(name).ok_or_else(|| {
+        fail(
+            file,
+            line,
+            format!("No chain/target/match by that name: table `{tname}' has no chain `{name}'"),
+            1,
+        )
+    })
 }
 
-fn set_policy(table: &mut Table, chain: &str, policy: &str, counters: Counters, file: &str, line: usize) -> Result<()> {
+fn set_policy(
+    table: &mut Table,
+    chain: &str,
+    policy: &str,
+    counters: Counters,
+    file: &str,
+    line: usize,
+) -> Result<()> {
     let tname = table.name.clone();
     let c = chain_mut(table, chain, file, line)?;
     if !c.is_builtin() {
@@ -84,12 +109,23 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
     for cmd in &block.commands {
         let line = cmd.line;
         match &cmd.op {
-            Op::DeclareChain { name, policy, counters } => {
+            Op::DeclareChain {
+                name,
+                policy,
+                counters,
+            } => {
                 let existing = table.chain(name).map(|c| c.is_builtin());
                 match existing {
                     Some(true) => {}
                     Some(false) if noflush => chain_mut(table, name, file, line)?.rules.clear(),
-                    Some(false) => return Err(fail(file, line, format!("error creating chain '{name}': File exists (declared twice)"), 2)),
+                    Some(false) => {
+                        return Err(fail(
+                            file,
+                            line,
+                            format!("error creating chain '{name}': File exists (declared twice)"),
+                            2,
+                        ))
+                    }
                     None => table.chains.push(Chain::user(name)),
                 }
                 if policy != "-" {
@@ -97,14 +133,28 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 }
             }
             Op::Append { chain, rules } => {
-                let resolved = rules.iter().map(|r| resolve(table, r, file, line)).collect::<Result<Vec<_>>>()?;
+                let resolved = rules
+                    .iter()
+                    .map(|r| resolve(table, r, file, line))
+                    .collect::<Result<Vec<_>>>()?;
                 chain_mut(table, chain, file, line)?.rules.extend(resolved);
             }
             Op::Insert { chain, num, rules } => {
-                let resolved = rules.iter().map(|r| resolve(table, r, file, line)).collect::<Result<Vec<_>>>()?;
+                let resolved = rules
+                    .iter()
+                    .map(|r| resolve(table, r, file, line))
+                    .collect::<Result<Vec<_>>>()?;
                 let c = chain_mut(table, chain, file, line)?;
                 if *num > c.rules.len() + 1 {
-                    return Err(fail(file, line, format!("Index of insertion too big: `{chain}' has {} rules", c.rules.len()), 1));
+                    return Err(fail(
+                        file,
+                        line,
+                        format!(
+                            "Index of insertion too big: `{chain}' has {} rules",
+                            c.rules.len()
+                        ),
+                        1,
+                    ));
                 }
                 // Each address pair is inserted at the same position, as iptables does.
                 for r in resolved {
@@ -112,19 +162,41 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 }
             }
             Op::Delete { chain, rules } => {
-                let resolved = rules.iter().map(|r| resolve(table, r, file, line)).collect::<Result<Vec<_>>>()?;
+                let resolved = rules
+                    .iter()
+                    .map(|r| resolve(table, r, file, line))
+                    .collect::<Result<Vec<_>>>()?;
                 let c = chain_mut(table, chain, file, line)?;
                 for r in resolved {
-                    let pos = c.rules.iter().position(|x| x.same_rule(&r)).ok_or_else(|| {
-                        fail(file, line, format!("Bad rule (does a matching rule exist in chain `{chain}'?)"), 1)
-                    })?;
+                    let pos = c
+                        .rules
+                        .iter()
+                        .position(|x| x.same_rule(&r))
+                        .ok_or_else(|| {
+                            fail(
+                                file,
+                                line,
+                                format!(
+                                    "Bad rule (does a matching rule exist in chain `{chain}'?)"
+                                ),
+                                1,
+                            )
+                        })?;
                     c.rules.remove(pos);
                 }
             }
             Op::DeleteNum { chain, num } => {
                 let c = chain_mut(table, chain, file, line)?;
                 if *num > c.rules.len() {
-                    return Err(fail(file, line, format!("Index of deletion too big: `{chain}' has {} rules", c.rules.len()), 1));
+                    return Err(fail(
+                        file,
+                        line,
+                        format!(
+                            "Index of deletion too big: `{chain}' has {} rules",
+                            c.rules.len()
+                        ),
+                        1,
+                    ));
                 }
                 c.rules.remove(num - 1);
             }
@@ -132,41 +204,77 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 let r = resolve(table, rule, file, line)?;
                 let c = chain_mut(table, chain, file, line)?;
                 if *num > c.rules.len() {
-                    return Err(fail(file, line, format!("Index of replacement too big: `{chain}' has {} rules", c.rules.len()), 1));
+                    return Err(fail(
+                        file,
+                        line,
+                        format!(
+                            "Index of replacement too big: `{chain}' has {} rules",
+                            c.rules.len()
+                        ),
+                        1,
+                    ));
                 }
                 c.rules[num - 1] = r;
             }
             Op::Check { chain, rules } => {
-                let resolved = rules.iter().map(|r| resolve(table, r, file, line)).collect::<Result<Vec<_>>>()?;
+                let resolved = rules
+                    .iter()
+                    .map(|r| resolve(table, r, file, line))
+                    .collect::<Result<Vec<_>>>()?;
                 let c = chain_mut(table, chain, file, line)?;
                 for r in resolved {
                     if !c.rules.iter().any(|x| x.same_rule(&r)) {
-                        return Err(fail(file, line, format!("Bad rule (does a matching rule exist in chain `{chain}'?)"), 1));
+                        return Err(fail(
+                            file,
+                            line,
+                            format!("Bad rule (does a matching rule exist in chain `{chain}'?)"),
+                            1,
+                        ));
                     }
                 }
             }
             Op::NewChain(name) => {
                 if table.chain(name).is_some() {
-                    return Err(fail(file, line, format!("Chain already exists: `{name}'"), 1));
+                    return Err(fail(
+                        file,
+                        line,
+                        format!("Chain already exists: `{name}'"),
+                        1,
+                    ));
                 }
                 table.chains.push(Chain::user(name));
             }
             Op::DeleteChain(name) => {
                 let names: Vec<String> = match name {
                     Some(n) => vec![n.clone()],
-                    None => table.chains.iter().filter(|c| !c.is_builtin()).map(|c| c.name.clone()).collect(),
+                    None => table
+                        .chains
+                        .iter()
+                        .filter(|c| !c.is_builtin())
+                        .map(|c| c.name.clone())
+                        .collect(),
                 };
                 for n in names {
                     let c = chain_mut(table, &n, file, line)?;
                     if c.is_builtin() {
-                        return Err(fail(file, line, format!("Can't delete built-in chain `{n}'"), 1));
+                        return Err(fail(
+                            file,
+                            line,
+                            format!("Can't delete built-in chain `{n}'"),
+                            1,
+                        ));
                     }
                     if !c.rules.is_empty() {
                         return Err(fail(file, line, format!("Directory not empty: chain `{n}' still has rules (flush it with -F first)"), 1));
                     }
                     let refs = table.references(&n);
                     if refs > 0 {
-                        return Err(fail(file, line, format!("Too many links: chain `{n}' is the target of {refs} rule(s)"), 1));
+                        return Err(fail(
+                            file,
+                            line,
+                            format!("Too many links: chain `{n}' is the target of {refs} rule(s)"),
+                            1,
+                        ));
                     }
                     table.chains.retain(|c| c.name != n);
                 }
@@ -180,7 +288,14 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                     match num {
                         Some(n) => {
                             let len = c.rules.len();
-                            let r = c.rules.get_mut(n - 1).ok_or_else(|| fail(file, line, format!("Index too big: `{}' has {len} rules", c.name), 1))?;
+                            let r = c.rules.get_mut(n - 1).ok_or_else(|| {
+                                fail(
+                                    file,
+                                    line,
+                                    format!("Index too big: `{}' has {len} rules", c.name),
+                                    1,
+                                )
+                            })?;
                             r.counters = Counters::default();
                             r.origin = None;
                         }
@@ -206,14 +321,35 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                     }
                 }
             }
-            Op::Policy { chain, policy, counters } => set_policy(table, chain, policy, counters.unwrap_or_default(), file, line)?,
+            Op::Policy {
+                chain,
+                policy,
+                counters,
+            } => set_policy(
+                table,
+                chain,
+                policy,
+                counters.unwrap_or_default(),
+                file,
+                line,
+            )?,
             Op::Rename { old, new } => {
                 if table.chain(new).is_some() {
-                    return Err(fail(file, line, format!("Chain already exists: `{new}'"), 1));
+                    return Err(fail(
+                        file,
+                        line,
+                        format!("Chain already exists: `{new}'"),
+                        1,
+                    ));
                 }
                 let c = chain_mut(table, old, file, line)?;
                 if c.is_builtin() {
-                    return Err(fail(file, line, format!("Can't rename built-in chain `{old}'"), 1));
+                    return Err(fail(
+                        file,
+                        line,
+                        format!("Can't rename built-in chain `{old}'"),
+                        1,
+                    ));
                 }
                 c.name = new.clone();
                 for c in &mut table.chains {
@@ -325,12 +461,21 @@ pub fn commit_table(
                 let counters: Vec<Counters> = enc
                     .counters
                     .iter()
-                    .map(|(given, origin)| origin.and_then(|o| old.get(o as usize).copied()).unwrap_or(*given))
+                    .map(|(given, origin)| {
+                        origin
+                            .and_then(|o| old.get(o as usize).copied())
+                            .unwrap_or(*given)
+                    })
                     .collect();
                 if counters.iter().any(|c| *c != Counters::default()) {
                     sock.add_counters(name, &counters)?;
                 }
-                return Ok(Committed { table: name.to_string(), entries: enc.num_entries, bytes: enc.entries.len(), retries });
+                return Ok(Committed {
+                    table: name.to_string(),
+                    entries: enc.num_entries,
+                    bytes: enc.entries.len(),
+                    retries,
+                });
             }
             Err(e) if e.errno() == Some(libc::EAGAIN) && retries < MAX_RETRIES => {
                 retries += 1;

@@ -5,7 +5,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::layout::{self, entry_layout, EntryLayout, EXT_HEADER};
 use crate::error::{Error, Result};
-use crate::rules::{ip_flags, Chain, Counters, Extension, Family, Interface, IpMatch, Rule, Table, Target, Verdict, HOOK_NAMES};
+use crate::rules::{
+    ip_flags, Chain, Counters, Extension, Family, Interface, IpMatch, Rule, Table, Target, Verdict,
+    HOOK_NAMES,
+};
 
 struct Raw<'a> {
     off: usize,
@@ -19,11 +22,15 @@ struct Raw<'a> {
 }
 
 fn bad(table: &str, msg: impl Into<String>) -> Error {
-    Error::Kernel { table: table.to_string(), message: msg.into() }
+    Error::Kernel {
+        table: table.to_string(),
+        message: msg.into(),
+    }
 }
 
 fn get<'a>(table: &str, blob: &'a [u8], off: usize, len: usize) -> Result<&'a [u8]> {
-    blob.get(off..off + len).ok_or_else(|| bad(table, format!("entry data out of bounds at offset {off}")))
+    blob.get(off..off + len)
+        .ok_or_else(|| bad(table, format!("entry data out of bounds at offset {off}")))
 }
 
 fn u16_at(table: &str, blob: &[u8], off: usize) -> Result<u16> {
@@ -53,11 +60,21 @@ fn addr(family: Family, b: &[u8]) -> IpAddr {
     }
 }
 
-fn read_entry<'a>(table: &str, family: Family, l: &EntryLayout, blob: &'a [u8], off: usize) -> Result<Raw<'a>> {
+fn read_entry<'a>(
+    table: &str,
+    family: Family,
+    l: &EntryLayout,
+    blob: &'a [u8],
+    off: usize,
+) -> Result<Raw<'a>> {
     let e = get(table, blob, off, l.size)?;
     let target_offset = u16_at(table, e, l.target_offset)? as usize;
     let next = u16_at(table, e, l.next_offset)? as usize;
-    if next < l.size || target_offset < l.size || target_offset + EXT_HEADER > next || off + next > blob.len() {
+    if next < l.size
+        || target_offset < l.size
+        || target_offset + EXT_HEADER > next
+        || off + next > blob.len()
+    {
         return Err(bad(table, format!("malformed entry at offset {off}")));
     }
     let iface = |n: usize, m: usize| -> Interface {
@@ -78,13 +95,19 @@ fn read_entry<'a>(table: &str, family: Family, l: &EntryLayout, blob: &'a [u8], 
         flags: e[l.flags],
         invflags: e[l.invflags],
     };
-    let counters = Counters { packets: u64_at(table, e, l.counters)?, bytes: u64_at(table, e, l.counters + 8)? };
+    let counters = Counters {
+        packets: u64_at(table, e, l.counters)?,
+        bytes: u64_at(table, e, l.counters + 8)?,
+    };
     let mut matches = Vec::new();
     let mut m = off + l.size;
     while m < off + target_offset {
         let size = u16_at(table, blob, m + layout::EXT_SIZE)? as usize;
         if size < EXT_HEADER || m + size > off + target_offset {
-            return Err(bad(table, format!("malformed match in entry at offset {off}")));
+            return Err(bad(
+                table,
+                format!("malformed match in entry at offset {off}"),
+            ));
         }
         let h = get(table, blob, m, size)?;
         matches.push(Extension {
@@ -97,7 +120,10 @@ fn read_entry<'a>(table: &str, family: Family, l: &EntryLayout, blob: &'a [u8], 
     let t = off + target_offset;
     let tsize = u16_at(table, blob, t + layout::EXT_SIZE)? as usize;
     if tsize < EXT_HEADER || t + tsize > off + next {
-        return Err(bad(table, format!("malformed target in entry at offset {off}")));
+        return Err(bad(
+            table,
+            format!("malformed target in entry at offset {off}"),
+        ));
     }
     let th = get(table, blob, t, tsize)?;
     Ok(Raw {
@@ -116,7 +142,12 @@ fn verdict_of(raw: &Raw) -> Option<i32> {
     if !raw.target_name.is_empty() || raw.target_data.len() < 4 {
         return None;
     }
-    Some(i32::from_ne_bytes([raw.target_data[0], raw.target_data[1], raw.target_data[2], raw.target_data[3]]))
+    Some(i32::from_ne_bytes([
+        raw.target_data[0],
+        raw.target_data[1],
+        raw.target_data[2],
+        raw.target_data[3],
+    ]))
 }
 
 /// Decodes a table from its GET_INFO facts and GET_ENTRIES blob.
@@ -143,8 +174,13 @@ pub fn decode_table(
             starts.insert(raws[i + 1].off, cname(r.target_data));
         }
     }
-    let hook_at = |off: usize| (0..5).find(|&h| valid_hooks & (1 << h) != 0 && hook_entry[h] as usize == off);
-    let goto_bit = if family == Family::V4 { ip_flags::GOTO } else { ip_flags::GOTO6 };
+    let hook_at =
+        |off: usize| (0..5).find(|&h| valid_hooks & (1 << h) != 0 && hook_entry[h] as usize == off);
+    let goto_bit = if family == Family::V4 {
+        ip_flags::GOTO
+    } else {
+        ip_flags::GOTO6
+    };
 
     let mut chains: Vec<Chain> = Vec::new();
     let mut cur: Option<(Chain, Option<usize>)> = None;
@@ -163,18 +199,32 @@ pub fn decode_table(
                 chains.push(c);
             }
             cur = Some((
-                Chain { name: HOOK_NAMES[h].to_string(), policy: Some(Verdict::Accept), counters: Counters::default(), rules: vec![], origin: None },
+                Chain {
+                    name: HOOK_NAMES[h].to_string(),
+                    policy: Some(Verdict::Accept),
+                    counters: Counters::default(),
+                    rules: vec![],
+                    origin: None,
+                },
                 Some(h),
             ));
         }
         let Some((chain, hook)) = cur.as_mut() else {
-            return Err(bad(name, format!("entry at offset {} belongs to no chain", r.off)));
+            return Err(bad(
+                name,
+                format!("entry at offset {} belongs to no chain", r.off),
+            ));
         };
         if let Some(h) = *hook {
             if underflow[h] as usize == r.off {
-                let v = verdict_of(r).and_then(Verdict::from_kernel).ok_or_else(|| {
-                    bad(name, format!("policy of {} is not ACCEPT or DROP", HOOK_NAMES[h]))
-                })?;
+                let v = verdict_of(r)
+                    .and_then(Verdict::from_kernel)
+                    .ok_or_else(|| {
+                        bad(
+                            name,
+                            format!("policy of {} is not ACCEPT or DROP", HOOK_NAMES[h]),
+                        )
+                    })?;
                 chain.policy = Some(v);
                 chain.counters = r.counters;
                 chain.origin = Some(i as u32);
@@ -191,13 +241,19 @@ pub fn decode_table(
             continue;
         }
         let target = match verdict_of(r) {
-            Some(v) if v < 0 => {
-                Target::Verdict(Verdict::from_kernel(v).ok_or_else(|| bad(name, format!("unknown verdict {v}")))?)
-            }
+            Some(v) if v < 0 => Target::Verdict(
+                Verdict::from_kernel(v).ok_or_else(|| bad(name, format!("unknown verdict {v}")))?,
+            ),
             Some(v) if v as usize == r.off + r.next => Target::Fallthrough,
             Some(v) => {
                 let c = starts.get(&(v as usize)).ok_or_else(|| {
-                    bad(name, format!("rule at offset {} jumps to offset {v}, which starts no chain", r.off))
+                    bad(
+                        name,
+                        format!(
+                            "rule at offset {} jumps to offset {v}, which starts no chain",
+                            r.off
+                        ),
+                    )
                 })?;
                 if r.ip.flags & goto_bit != 0 {
                     Target::Goto(c.clone())
@@ -205,16 +261,29 @@ pub fn decode_table(
                     Target::Jump(c.clone())
                 }
             }
-            None => Target::Extension(Extension { name: r.target_name.clone(), revision: r.target_rev, data: r.target_data.to_vec() }),
+            None => Target::Extension(Extension {
+                name: r.target_name.clone(),
+                revision: r.target_rev,
+                data: r.target_data.to_vec(),
+            }),
         };
         let mut ip = r.ip.clone();
         if matches!(target, Target::Goto(_)) {
             ip.flags &= !goto_bit;
         }
-        chain.rules.push(Rule { ip, matches: r.matches.clone(), target, counters: r.counters, origin: Some(i as u32) });
+        chain.rules.push(Rule {
+            ip,
+            matches: r.matches.clone(),
+            target,
+            counters: r.counters,
+            origin: Some(i as u32),
+        });
     }
     if let Some((c, _)) = cur.take() {
         chains.push(c);
     }
-    Ok(Table { name: name.to_string(), chains })
+    Ok(Table {
+        name: name.to_string(),
+        chains,
+    })
 }

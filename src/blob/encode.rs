@@ -8,7 +8,9 @@ use std::net::IpAddr;
 
 use super::layout::{self, entry_layout, EntryLayout, ERROR_TARGET, EXT_HEADER, STANDARD_TARGET};
 use crate::error::{Error, Result};
-use crate::rules::{ip_flags, Counters, Extension, Family, IpMatch, Table, Target, Verdict, HOOK_NAMES};
+use crate::rules::{
+    ip_flags, Counters, Extension, Family, IpMatch, Table, Target, Verdict, HOOK_NAMES,
+};
 
 /// A table ready for `IPT_SO_SET_REPLACE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +51,10 @@ fn piece_size(l: &EntryLayout, p: &Piece) -> usize {
     match p {
         Piece::Rule(r) => {
             l.size
-                + r.matches.iter().map(|m| EXT_HEADER + crate::ext::xt_align(m.data.len())).sum::<usize>()
+                + r.matches
+                    .iter()
+                    .map(|m| EXT_HEADER + crate::ext::xt_align(m.data.len()))
+                    .sum::<usize>()
                 + target_size(&r.target)
         }
         Piece::Policy(..) | Piece::Tail => l.size + STANDARD_TARGET,
@@ -61,7 +66,11 @@ fn put_addr(buf: &mut [u8], off: usize, a: &IpAddr, family: Family) -> Result<()
     match (a, family) {
         (IpAddr::V4(v), Family::V4) => buf[off..off + 4].copy_from_slice(&v.octets()),
         (IpAddr::V6(v), Family::V6) => buf[off..off + 16].copy_from_slice(&v.octets()),
-        _ => return Err(Error::Other(format!("address {a} does not belong to this table's family"))),
+        _ => {
+            return Err(Error::Other(format!(
+                "address {a} does not belong to this table's family"
+            )))
+        }
     }
     Ok(())
 }
@@ -79,15 +88,25 @@ fn put_ip(buf: &mut [u8], l: &EntryLayout, ip: &IpMatch, family: Family, goto: b
     if let Some(tos) = l.tos {
         buf[tos] = ip.tos;
     }
-    let goto_bit = if family == Family::V4 { ip_flags::GOTO } else { ip_flags::GOTO6 };
-    buf[l.flags] = if goto { ip.flags | goto_bit } else { ip.flags & !goto_bit };
+    let goto_bit = if family == Family::V4 {
+        ip_flags::GOTO
+    } else {
+        ip_flags::GOTO6
+    };
+    buf[l.flags] = if goto {
+        ip.flags | goto_bit
+    } else {
+        ip.flags & !goto_bit
+    };
     buf[l.invflags] = ip.invflags;
     Ok(())
 }
 
 fn put_ext_header(buf: &mut [u8], size: usize, name: &str, revision: u8) -> Result<()> {
     if name.len() >= layout::EXT_NAME_LEN {
-        return Err(Error::Other(format!("extension name `{name}' is longer than 28 bytes")));
+        return Err(Error::Other(format!(
+            "extension name `{name}' is longer than 28 bytes"
+        )));
     }
     buf[layout::EXT_SIZE..layout::EXT_SIZE + 2].copy_from_slice(&(size as u16).to_ne_bytes());
     buf[layout::EXT_NAME..layout::EXT_NAME + name.len()].copy_from_slice(name.as_bytes());
@@ -118,7 +137,9 @@ fn put_error(out: &mut Vec<u8>, name: &str) -> Result<()> {
     out.resize(start + ERROR_TARGET, 0);
     put_ext_header(&mut out[start..], ERROR_TARGET, "ERROR", 0)?;
     if name.len() >= 32 {
-        return Err(Error::Other(format!("chain name `{name}' is longer than 31 bytes")));
+        return Err(Error::Other(format!(
+            "chain name `{name}' is longer than 31 bytes"
+        )));
     }
     out[start + EXT_HEADER..start + EXT_HEADER + name.len()].copy_from_slice(name.as_bytes());
     Ok(())
@@ -132,10 +153,13 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
     for c in &chains {
         match c.policy {
             Some(policy) => {
-                let hook = HOOK_NAMES.iter().position(|h| *h == c.name).ok_or_else(|| Error::Kernel {
-                    table: table.name.clone(),
-                    message: format!("`{}' is not a built-in chain name", c.name),
-                })?;
+                let hook = HOOK_NAMES
+                    .iter()
+                    .position(|h| *h == c.name)
+                    .ok_or_else(|| Error::Kernel {
+                        table: table.name.clone(),
+                        message: format!("`{}' is not a built-in chain name", c.name),
+                    })?;
                 let first = pieces.len();
                 for r in &c.rules {
                     pieces.push((Piece::Rule(r), None));
@@ -203,7 +227,9 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
                     Target::Jump(c) | Target::Goto(c) => {
                         let to = chain_start.get(c.as_str()).ok_or_else(|| Error::Kernel {
                             table: table.name.clone(),
-                            message: format!("a rule jumps to `{c}', which is not a user chain of this table"),
+                            message: format!(
+                                "a rule jumps to `{c}', which is not a user chain of this table"
+                            ),
                         })?;
                         put_standard(&mut enc.entries, *to as i32)
                     }
@@ -227,12 +253,17 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
         let _ = goto;
         let size = enc.entries.len() - start;
         if size > u16::MAX as usize {
-            return Err(Error::Kernel { table: table.name.clone(), message: "a rule is larger than 65535 bytes".into() });
+            return Err(Error::Kernel {
+                table: table.name.clone(),
+                message: "a rule is larger than 65535 bytes".into(),
+            });
         }
         if !matches!(p, Piece::Rule(_)) {
-            enc.entries[start + l.target_offset..start + l.target_offset + 2].copy_from_slice(&(l.size as u16).to_ne_bytes());
+            enc.entries[start + l.target_offset..start + l.target_offset + 2]
+                .copy_from_slice(&(l.size as u16).to_ne_bytes());
         }
-        enc.entries[start + l.next_offset..start + l.next_offset + 2].copy_from_slice(&(size as u16).to_ne_bytes());
+        enc.entries[start + l.next_offset..start + l.next_offset + 2]
+            .copy_from_slice(&(size as u16).to_ne_bytes());
         enc.counters.push(counters);
     }
     Ok(enc)
@@ -241,7 +272,12 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
 /// The `ipt_replace` header followed by the entries. `num_counters` is the
 /// live table's entry count; `counters_ptr` the address of a buffer of
 /// `num_counters` `xt_counters` that the kernel fills with the old counters.
-pub fn replace_request(family: Family, enc: &EncodedTable, num_counters: u32, counters_ptr: u64) -> Vec<u8> {
+pub fn replace_request(
+    family: Family,
+    enc: &EncodedTable,
+    num_counters: u32,
+    counters_ptr: u64,
+) -> Vec<u8> {
     use layout::replace as f;
     let l = entry_layout(family);
     let mut buf = vec![0u8; l.replace_size + enc.entries.len()];
@@ -250,8 +286,10 @@ pub fn replace_request(family: Family, enc: &EncodedTable, num_counters: u32, co
     buf[f::NUM_ENTRIES..f::NUM_ENTRIES + 4].copy_from_slice(&enc.num_entries.to_ne_bytes());
     buf[f::SIZE..f::SIZE + 4].copy_from_slice(&(enc.entries.len() as u32).to_ne_bytes());
     for h in 0..5 {
-        buf[f::HOOK_ENTRY + 4 * h..f::HOOK_ENTRY + 4 * h + 4].copy_from_slice(&enc.hook_entry[h].to_ne_bytes());
-        buf[f::UNDERFLOW + 4 * h..f::UNDERFLOW + 4 * h + 4].copy_from_slice(&enc.underflow[h].to_ne_bytes());
+        buf[f::HOOK_ENTRY + 4 * h..f::HOOK_ENTRY + 4 * h + 4]
+            .copy_from_slice(&enc.hook_entry[h].to_ne_bytes());
+        buf[f::UNDERFLOW + 4 * h..f::UNDERFLOW + 4 * h + 4]
+            .copy_from_slice(&enc.underflow[h].to_ne_bytes());
     }
     buf[f::NUM_COUNTERS..f::NUM_COUNTERS + 4].copy_from_slice(&num_counters.to_ne_bytes());
     buf[f::COUNTERS..f::COUNTERS + 8].copy_from_slice(&counters_ptr.to_ne_bytes());

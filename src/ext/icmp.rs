@@ -3,7 +3,10 @@
 
 use std::mem::offset_of;
 
-use super::{once, opt, parse_uint, save_inv, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload, Reader, RuleContext};
+use super::{
+    once, opt, save_inv, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload, Reader,
+    RuleContext,
+};
 use crate::rules::Family;
 use crate::sys::bindings::{ipt_icmp, IPT_ICMP_INV};
 
@@ -24,7 +27,11 @@ pub(crate) struct IcmpName {
 }
 
 const fn n(name: &'static str, ty: u8, lo: u8, hi: u8) -> IcmpName {
-    IcmpName { name, ty, code: [lo, hi] }
+    IcmpName {
+        name,
+        ty,
+        code: [lo, hi],
+    }
 }
 
 pub(crate) const ICMP_NAMES: &[IcmpName] = &[
@@ -93,7 +100,10 @@ pub(crate) fn parse_icmp_type(names: &[IcmpName], what: &str, s: &str) -> ExtRes
     for c in names {
         if c.name.len() >= s.len() && c.name[..s.len()].eq_ignore_ascii_case(s) {
             if let Some(prev) = found {
-                return Err(format!("Ambiguous {what} type `{s}': `{}' or `{}'?", prev.name, c.name));
+                return Err(format!(
+                    "Ambiguous {what} type `{s}': `{}' or `{}'?",
+                    prev.name, c.name
+                ));
             }
             found = Some(c);
         }
@@ -111,12 +121,14 @@ pub(crate) fn parse_icmp_type(names: &[IcmpName], what: &str, s: &str) -> ExtRes
         }
         code
     } else {
-        return Err(format!("unknown character {}", rest.chars().next().unwrap_or(' ')));
+        return Err(format!(
+            "unknown character {}",
+            rest.chars().next().unwrap_or(' ')
+        ));
     };
     if types[0] != types[1] {
         return Err(format!("{what} type range not supported"));
     }
-    let _ = parse_uint;
     Ok((types[0], code))
 }
 
@@ -147,7 +159,9 @@ impl Codec for Icmp {
         for o in opts {
             once(&mut seen, o, "icmp")?;
             let (ty, code) = parse_icmp_type(ICMP_NAMES, "ICMP", o.arg())?;
-            p.u8(field::TYPE, ty).u8(field::CODE, code[0]).u8(field::CODE + 1, code[1]);
+            p.u8(field::TYPE, ty)
+                .u8(field::CODE, code[0])
+                .u8(field::CODE + 1, code[1]);
             if o.invert {
                 p.u8(field::INVFLAGS, IPT_ICMP_INV as u8);
             }
@@ -172,5 +186,89 @@ impl Codec for Icmp {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ext::testutil::hex;
+    use crate::ext::xt_align;
+    use crate::rules::IpMatch;
+
+    fn ov(invert: bool, arg: &str) -> OptValue {
+        OptValue {
+            name: "icmp-type",
+            invert,
+            args: vec![arg.to_string()],
+        }
+    }
+
+    fn ctx_ip() -> IpMatch {
+        IpMatch {
+            proto: 1,
+            ..IpMatch::any(Family::V4)
+        }
+    }
+
+    // Captured from the kernel after iptables-legacy-restore of
+    // `-p icmp -m icmp ! --icmp-type 3/4` and `--icmp-type echo-request`.
+    fn fixture_inv_3_4() -> Vec<u8> {
+        hex(concat!("03", "0404", "01", "00000000")) // type 3, code 4..4, invflags INV, padding
+    }
+    fn fixture_echo_request() -> Vec<u8> {
+        hex(concat!("08", "00ff", "00", "00000000")) // type 8, code 0..255, no inversion, padding
+    }
+
+    fn parse(o: OptValue) -> Result<Vec<u8>, String> {
+        let ip = ctx_ip();
+        let ctx = RuleContext {
+            family: Family::V4,
+            ip: &ip,
+            table: "filter",
+        };
+        Icmp.parse(0, &[o], &ctx).map(|mut v| {
+            v.resize(xt_align(v.len()), 0);
+            v
+        })
+    }
+
+    #[test]
+    fn parse_matches_kernel_bytes() {
+        assert_eq!(parse(ov(true, "3/4")).unwrap(), fixture_inv_3_4());
+        assert_eq!(
+            parse(ov(false, "echo-request")).unwrap(),
+            fixture_echo_request()
+        );
+        assert_eq!(
+            parse(ov(false, "ECHO-REQ")).unwrap(),
+            fixture_echo_request(),
+            "unique prefix, any case"
+        );
+        assert_eq!(parse(ov(false, "8")).unwrap(), fixture_echo_request());
+    }
+
+    #[test]
+    fn save_matches_iptables_legacy_save() {
+        let ip = ctx_ip();
+        let ctx = RuleContext {
+            family: Family::V4,
+            ip: &ip,
+            table: "filter",
+        };
+        let mut out = String::new();
+        Icmp.save(0, &fixture_inv_3_4(), &ctx, &mut out).unwrap();
+        assert_eq!(out, " ! --icmp-type 3/4");
+        out.clear();
+        Icmp.save(0, &fixture_echo_request(), &ctx, &mut out)
+            .unwrap();
+        assert_eq!(out, " --icmp-type 8");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for bad in ["echo", "256", "3/x", "3:4", "nosuch", "3/4/5"] {
+            assert!(parse(ov(false, bad)).is_err(), "{bad} accepted");
+        }
     }
 }

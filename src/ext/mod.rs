@@ -142,7 +142,8 @@ pub trait Codec: Sync {
     fn parse(&self, revision: u8, opts: &[OptValue], ctx: &RuleContext) -> ExtResult<Vec<u8>>;
     /// Appends the iptables-save text of a payload: each option with a leading
     /// space, as iptables prints it after `-m NAME` / `-j NAME`.
-    fn save(&self, revision: u8, data: &[u8], ctx: &RuleContext, out: &mut String) -> ExtResult<()>;
+    fn save(&self, revision: u8, data: &[u8], ctx: &RuleContext, out: &mut String)
+        -> ExtResult<()>;
     /// The name to print after `-m`/`-j` for this payload (an alias may apply).
     fn save_name(&self, _revision: u8, _data: &[u8]) -> &'static str {
         self.name()
@@ -199,8 +200,12 @@ pub fn by_name(kind: Kind, family: Family, name: &str) -> Option<&'static dyn Co
 
 /// Finds the codec that saves a kernel extension of this name.
 pub fn by_kernel_name(kind: Kind, family: Family, name: &str) -> Option<&'static dyn Codec> {
-    all_codecs()
-        .find(|c| c.kind() == kind && !c.is_alias() && c.kernel_name() == name && c.families().contains(&family))
+    all_codecs().find(|c| {
+        c.kind() == kind
+            && !c.is_alias()
+            && c.kernel_name() == name
+            && c.families().contains(&family)
+    })
 }
 
 /// Every codec, for documentation and tests.
@@ -216,7 +221,11 @@ pub const fn xt_align(n: usize) -> usize {
 /// Builds an [`Extension`] from a codec's payload, padding to XT_ALIGN.
 pub fn make_extension(codec: &dyn Codec, revision: u8, mut data: Vec<u8>) -> Extension {
     data.resize(xt_align(data.len()), 0);
-    Extension { name: codec.kernel_name().to_string(), revision, data }
+    Extension {
+        name: codec.kernel_name().to_string(),
+        revision,
+        data,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -229,15 +238,19 @@ pub fn strtoul_prefix(s: &str) -> Option<(u64, &str)> {
     let t = s.trim_start_matches(|c: char| c.is_ascii_whitespace());
     let t = t.strip_prefix('+').unwrap_or(t);
     let b = t.as_bytes();
-    let (radix, start) = if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b[2].is_ascii_hexdigit() {
-        (16, 2)
-    } else if b.first() == Some(&b'0') {
-        (8, 0)
-    } else {
-        (10, 0)
-    };
+    let (radix, start) =
+        if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b[2].is_ascii_hexdigit() {
+            (16, 2)
+        } else if b.first() == Some(&b'0') {
+            (8, 0)
+        } else {
+            (10, 0)
+        };
     let digits = &t[start..];
-    let end = digits.bytes().position(|c| !(c as char).is_digit(radix)).unwrap_or(digits.len());
+    let end = digits
+        .bytes()
+        .position(|c| !(c as char).is_digit(radix))
+        .unwrap_or(digits.len());
     if end == 0 {
         return None;
     }
@@ -256,7 +269,8 @@ pub fn parse_port(s: &str, proto: &str) -> ExtResult<u16> {
     if let Some(v) = parse_uint(s, 0, 65535) {
         return Ok(v as u16);
     }
-    crate::netdb::service_port(s, proto).ok_or_else(|| format!("invalid port/service `{s}' specified"))
+    crate::netdb::service_port(s, proto)
+        .ok_or_else(|| format!("invalid port/service `{s}' specified"))
 }
 
 /// A `lo:hi`, `lo:`, `:hi` or single port range (tcp/udp/sctp style).
@@ -267,8 +281,16 @@ pub fn parse_port_range(s: &str, proto: &str) -> ExtResult<[u16; 2]> {
             Ok([p, p])
         }
         Some((lo, hi)) => {
-            let lo = if lo.is_empty() { 0 } else { parse_port(lo, proto)? };
-            let hi = if hi.is_empty() { 0xffff } else { parse_port(hi, proto)? };
+            let lo = if lo.is_empty() {
+                0
+            } else {
+                parse_port(lo, proto)?
+            };
+            let hi = if hi.is_empty() {
+                0xffff
+            } else {
+                parse_port(hi, proto)?
+            };
             if lo > hi {
                 return Err("invalid portrange (min > max)".into());
             }
@@ -280,7 +302,10 @@ pub fn parse_port_range(s: &str, proto: &str) -> ExtResult<[u16; 2]> {
 /// Rejects a second use of an option that may appear once.
 pub fn once(seen: &mut Vec<&'static str>, o: &OptValue, ext: &str) -> ExtResult<()> {
     if seen.contains(&o.name) {
-        return Err(format!("{ext}: option \"--{}\" can only be used once.", o.name));
+        return Err(format!(
+            "{ext}: option \"--{}\" can only be used once.",
+            o.name
+        ));
     }
     seen.push(o.name);
     Ok(())
@@ -289,7 +314,10 @@ pub fn once(seen: &mut Vec<&'static str>, o: &OptValue, ext: &str) -> ExtResult<
 /// Rejects `!` before an option that cannot be inverted.
 pub fn no_invert(o: &OptValue, ext: &str) -> ExtResult<()> {
     if o.invert {
-        return Err(format!("{ext}: option \"--{}\" cannot be inverted.", o.name));
+        return Err(format!(
+            "{ext}: option \"--{}\" cannot be inverted.",
+            o.name
+        ));
     }
     Ok(())
 }
@@ -326,7 +354,10 @@ pub(crate) mod testutil {
     /// Parses a hex string (whitespace ignored).
     pub fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex fixture")).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex fixture"))
+            .collect()
     }
 }
 
@@ -350,5 +381,9 @@ impl RevisionSource for AssumeLatest {
 /// The revision iptables 1.8.9 would use: the highest it knows that the
 /// kernel supports. `None` when the kernel supports none of them.
 pub fn pick_revision(codec: &dyn Codec, family: Family, src: &dyn RevisionSource) -> Option<u8> {
-    codec.revisions(family).iter().copied().find(|&r| src.supported(family, codec.kind(), codec.kernel_name(), r))
+    codec
+        .revisions(family)
+        .iter()
+        .copied()
+        .find(|&r| src.supported(family, codec.kind(), codec.kernel_name(), r))
 }

@@ -78,7 +78,10 @@ impl Payload {
 pub struct Reader<'a>(&'a [u8]);
 
 fn short(off: usize, len: usize, have: usize) -> String {
-    format!("payload too short: need {} bytes at offset {off}, have {have}", len)
+    format!(
+        "payload too short: need {} bytes at offset {off}, have {have}",
+        len
+    )
 }
 
 impl<'a> Reader<'a> {
@@ -92,7 +95,9 @@ impl<'a> Reader<'a> {
 
     /// Reads `len` bytes.
     pub fn bytes(&self, off: usize, len: usize) -> Result<&'a [u8], String> {
-        self.0.get(off..off + len).ok_or_else(|| short(off, len, self.0.len()))
+        self.0
+            .get(off..off + len)
+            .ok_or_else(|| short(off, len, self.0.len()))
     }
 
     fn arr<const N: usize>(&self, off: usize) -> Result<[u8; N], String> {

@@ -3,8 +3,13 @@
 
 use std::mem::offset_of;
 
-use super::{opt, parse_port_range, parse_uint, save_inv, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload, Reader, RuleContext};
-use crate::sys::bindings::{xt_tcp, XT_TCP_INV_DSTPT, XT_TCP_INV_FLAGS, XT_TCP_INV_OPTION, XT_TCP_INV_SRCPT};
+use super::{
+    opt, parse_port_range, parse_uint, save_inv, Arg, Codec, ExtResult, Kind, OptSpec, OptValue,
+    Payload, Reader, RuleContext,
+};
+use crate::sys::bindings::{
+    xt_tcp, XT_TCP_INV_DSTPT, XT_TCP_INV_FLAGS, XT_TCP_INV_OPTION, XT_TCP_INV_SRCPT,
+};
 
 pub(super) static CODECS: &[&dyn Codec] = &[&Tcp];
 
@@ -18,8 +23,16 @@ mod field {
     pub const INVFLAGS: usize = offset_of!(xt_tcp, invflags);
 }
 
-const FLAGS: &[(&str, u8)] =
-    &[("FIN", 0x01), ("SYN", 0x02), ("RST", 0x04), ("PSH", 0x08), ("ACK", 0x10), ("URG", 0x20), ("ALL", 0x3f), ("NONE", 0)];
+const FLAGS: &[(&str, u8)] = &[
+    ("FIN", 0x01),
+    ("SYN", 0x02),
+    ("RST", 0x04),
+    ("PSH", 0x08),
+    ("ACK", 0x10),
+    ("URG", 0x20),
+    ("ALL", 0x3f),
+    ("NONE", 0),
+];
 
 struct Tcp;
 
@@ -39,7 +52,11 @@ pub(crate) fn parse_tcp_flags(s: &str) -> ExtResult<u8> {
 /// Prints flags as libxt_tcp's print_tcpf does: `NONE`, or each set bit's
 /// name in table order (FIN first), joined by commas.
 pub(crate) fn save_tcp_flags(out: &mut String, flags: u8) {
-    let names: Vec<&str> = FLAGS[..6].iter().filter(|(_, bit)| flags & bit != 0).map(|(n, _)| *n).collect();
+    let names: Vec<&str> = FLAGS[..6]
+        .iter()
+        .filter(|(_, bit)| flags & bit != 0)
+        .map(|(n, _)| *n)
+        .collect();
     if names.is_empty() {
         out.push_str("NONE");
     } else {
@@ -129,7 +146,8 @@ impl Codec for Tcp {
                         return Err("Only one `--tcp-option' allowed".into());
                     }
                     option = true;
-                    let v = parse_uint(o.arg(), 1, 255).ok_or_else(|| format!("Bad TCP option \"{}\"", o.arg()))?;
+                    let v = parse_uint(o.arg(), 1, 255)
+                        .ok_or_else(|| format!("Bad TCP option \"{}\"", o.arg()))?;
                     p.u8(field::OPTION, v as u8);
                     if o.invert {
                         inv |= XT_TCP_INV_OPTION as u8;
@@ -171,4 +189,112 @@ impl Codec for Tcp {
 /// Shared with udp: save of a port pair.
 pub(crate) fn save_port_pair(out: &mut String, opt: &str, ports: [u16; 2], inv: bool) {
     save_ports(out, opt, ports, inv);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ext::testutil::hex;
+    use crate::ext::xt_align;
+    use crate::rules::{Family, IpMatch};
+
+    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue {
+        OptValue {
+            name,
+            invert,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn padded(mut v: Vec<u8>) -> Vec<u8> {
+        v.resize(xt_align(v.len()), 0);
+        v
+    }
+
+    // Captured from the kernel after iptables-legacy-restore of
+    // `-p tcp -m tcp ! --sport 1024:65535 --dport 22 --tcp-flags SYN,ACK SYN ! --tcp-option 2`
+    const FIXTURE: &str = "
+        0004 ffff   # spts 1024:65535 (host order)
+        1600 1600   # dpts 22:22
+        02          # option 2
+        12          # flg_mask SYN,ACK
+        02          # flg_cmp SYN
+        09          # invflags SRCPT|OPTION
+        00000000    # padding to XT_ALIGN";
+
+    fn fixture() -> Vec<u8> {
+        hex(&FIXTURE
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or(""))
+            .collect::<String>())
+    }
+
+    #[test]
+    fn parse_matches_kernel_bytes() {
+        let ip = IpMatch {
+            proto: 6,
+            ..IpMatch::any(Family::V4)
+        };
+        let ctx = RuleContext {
+            family: Family::V4,
+            ip: &ip,
+            table: "filter",
+        };
+        let opts = [
+            ov("sport", true, &["1024:65535"]),
+            ov("dport", false, &["22"]),
+            ov("tcp-flags", false, &["SYN,ACK", "SYN"]),
+            ov("tcp-option", true, &["2"]),
+        ];
+        assert_eq!(padded(Tcp.parse(0, &opts, &ctx).unwrap()), fixture());
+    }
+
+    #[test]
+    fn save_matches_iptables_legacy_save() {
+        let ip = IpMatch::any(Family::V4);
+        let ctx = RuleContext {
+            family: Family::V4,
+            ip: &ip,
+            table: "filter",
+        };
+        let mut out = String::new();
+        Tcp.save(0, &fixture(), &ctx, &mut out).unwrap();
+        assert_eq!(
+            out,
+            " ! --sport 1024:65535 --dport 22 ! --tcp-option 2 --tcp-flags SYN,ACK SYN"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let ip = IpMatch::any(Family::V4);
+        let ctx = RuleContext {
+            family: Family::V4,
+            ip: &ip,
+            table: "filter",
+        };
+        for o in [
+            ov("dport", false, &["70000"]),
+            ov("dport", false, &["30:20"]),
+            ov("tcp-flags", false, &["SYN,BOGUS", "SYN"]),
+            ov("tcp-option", false, &["0"]),
+            ov("sport", false, &["nosuchservice"]),
+        ] {
+            assert!(
+                Tcp.parse(0, std::slice::from_ref(&o), &ctx).is_err(),
+                "{o:?} accepted"
+            );
+        }
+        assert!(Tcp
+            .parse(
+                0,
+                &[ov("dport", false, &["1"]), ov("dport", false, &["2"])],
+                &ctx
+            )
+            .is_err());
+        assert!(
+            Tcp.save(0, &[0u8; 4], &ctx, &mut String::new()).is_err(),
+            "short payload must not panic"
+        );
+    }
 }

@@ -3,7 +3,10 @@
 
 use std::mem::offset_of;
 
-use super::{no_invert, once, opt, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload, Reader, RuleContext};
+use super::{
+    no_invert, once, opt, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload, Reader,
+    RuleContext,
+};
 use crate::rules::Family;
 use crate::sys::bindings::{xt_udp, XT_UDP_INV_DSTPT, XT_UDP_INV_SRCPT};
 
@@ -24,7 +27,10 @@ pub(crate) fn parse_portrc(ext: &str, o: &OptValue) -> ExtResult<[u16; 2]> {
     let mut vals = [0u16, 0xffff];
     let parts: Vec<&str> = o.arg().split(':').collect();
     if parts.len() > 2 {
-        return Err(format!("{ext}: Too many components for option \"--{}\" (max: 2)", o.name));
+        return Err(format!(
+            "{ext}: Too many components for option \"--{}\" (max: 2)",
+            o.name
+        ));
     }
     for (i, part) in parts.iter().enumerate() {
         if part.is_empty() {
@@ -108,5 +114,101 @@ impl Codec for Udp {
         super::tcp::save_port_pair(out, "sport", spts, inv & XT_UDP_INV_SRCPT as u8 != 0);
         super::tcp::save_port_pair(out, "dport", dpts, inv & XT_UDP_INV_DSTPT as u8 != 0);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ext::testutil::hex;
+    use crate::ext::xt_align;
+    use crate::rules::IpMatch;
+
+    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue {
+        OptValue {
+            name,
+            invert,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    // Captured from the kernel after iptables-legacy-restore of
+    // `-p udp -m udp --sport 53 ! --dport 1000:2000`
+    fn fixture() -> Vec<u8> {
+        hex(concat!(
+            "3500 3500", // spts 53:53 (host order)
+            "e803 d007", // dpts 1000:2000
+            "02",        // invflags DSTPT
+            "000000",    // padding
+            "00000000",  // padding to XT_ALIGN
+        ))
+    }
+
+    #[test]
+    fn parse_matches_kernel_bytes() {
+        let ip = IpMatch {
+            proto: 17,
+            ..IpMatch::any(Family::V4)
+        };
+        let ctx = RuleContext {
+            family: Family::V4,
+            ip: &ip,
+            table: "filter",
+        };
+        let mut v = Udp
+            .parse(
+                0,
+                &[
+                    ov("sport", false, &["53"]),
+                    ov("dport", true, &["1000:2000"]),
+                ],
+                &ctx,
+            )
+            .unwrap();
+        v.resize(xt_align(v.len()), 0);
+        assert_eq!(v, fixture());
+    }
+
+    #[test]
+    fn save_matches_iptables_legacy_save() {
+        let ip = IpMatch::any(Family::V4);
+        let ctx = RuleContext {
+            family: Family::V4,
+            ip: &ip,
+            table: "filter",
+        };
+        let mut out = String::new();
+        Udp.save(0, &fixture(), &ctx, &mut out).unwrap();
+        assert_eq!(out, " --sport 53 ! --dport 1000:2000");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let ip = IpMatch::any(Family::V4);
+        let ctx = RuleContext {
+            family: Family::V4,
+            ip: &ip,
+            table: "filter",
+        };
+        for o in [
+            ov("dport", false, &["70000"]),
+            ov("dport", false, &["1:2:3"]),
+            ov("sport", false, &["0x10"]),
+        ] {
+            assert!(
+                Udp.parse(0, std::slice::from_ref(&o), &ctx).is_err(),
+                "{o:?} accepted"
+            );
+        }
+        assert!(Udp
+            .parse(
+                0,
+                &[
+                    ov("dport", false, &["1"]),
+                    ov("destination-port", false, &["2"])
+                ],
+                &ctx
+            )
+            .is_err());
     }
 }

@@ -38,7 +38,11 @@ impl XtablesLock {
             .open(&path)
             .map_err(|e| Error::Lock(format!("Fatal: can't open lock file {path}: {e}")))?;
         loop {
-            let arg = if deadline.is_some() { FlockArg::LockExclusiveNonblock } else { FlockArg::LockExclusive };
+            let arg = if deadline.is_some() {
+                FlockArg::LockExclusiveNonblock
+            } else {
+                FlockArg::LockExclusive
+            };
             match Flock::lock(file, arg) {
                 Ok(lock) => return Ok(XtablesLock { _lock: lock, path }),
                 Err((f, nix::errno::Errno::EWOULDBLOCK)) | Err((f, nix::errno::Errno::EINTR)) => {

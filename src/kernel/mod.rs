@@ -55,16 +55,31 @@ fn opt_names(family: Family) -> [(&'static str, libc::c_int); 6] {
             ("IPT_SO_GET_ENTRIES", b::IPT_SO_GET_ENTRIES as i32),
             ("IPT_SO_SET_REPLACE", b::IPT_SO_SET_REPLACE as i32),
             ("IPT_SO_SET_ADD_COUNTERS", b::IPT_SO_SET_ADD_COUNTERS as i32),
-            ("IPT_SO_GET_REVISION_MATCH", b::IPT_SO_GET_REVISION_MATCH as i32),
-            ("IPT_SO_GET_REVISION_TARGET", b::IPT_SO_GET_REVISION_TARGET as i32),
+            (
+                "IPT_SO_GET_REVISION_MATCH",
+                b::IPT_SO_GET_REVISION_MATCH as i32,
+            ),
+            (
+                "IPT_SO_GET_REVISION_TARGET",
+                b::IPT_SO_GET_REVISION_TARGET as i32,
+            ),
         ],
         Family::V6 => [
             ("IP6T_SO_GET_INFO", b::IP6T_SO_GET_INFO as i32),
             ("IP6T_SO_GET_ENTRIES", b::IP6T_SO_GET_ENTRIES as i32),
             ("IP6T_SO_SET_REPLACE", b::IP6T_SO_SET_REPLACE as i32),
-            ("IP6T_SO_SET_ADD_COUNTERS", b::IP6T_SO_SET_ADD_COUNTERS as i32),
-            ("IP6T_SO_GET_REVISION_MATCH", b::IP6T_SO_GET_REVISION_MATCH as i32),
-            ("IP6T_SO_GET_REVISION_TARGET", b::IP6T_SO_GET_REVISION_TARGET as i32),
+            (
+                "IP6T_SO_SET_ADD_COUNTERS",
+                b::IP6T_SO_SET_ADD_COUNTERS as i32,
+            ),
+            (
+                "IP6T_SO_GET_REVISION_MATCH",
+                b::IP6T_SO_GET_REVISION_MATCH as i32,
+            ),
+            (
+                "IP6T_SO_GET_REVISION_TARGET",
+                b::IP6T_SO_GET_REVISION_TARGET as i32,
+            ),
         ],
     }
 }
@@ -78,7 +93,10 @@ const GET_REVISION_TARGET: usize = 5;
 
 fn name_field(name: &str, len: usize) -> Result<Vec<u8>> {
     if name.len() >= len || name.contains('\0') {
-        return Err(Error::Other(format!("name `{name}' is too long for the kernel (max {} bytes)", len - 1)));
+        return Err(Error::Other(format!(
+            "name `{name}' is too long for the kernel (max {} bytes)",
+            len - 1
+        )));
     }
     let mut v = vec![0u8; len];
     v[..name.len()].copy_from_slice(name.as_bytes());
@@ -96,7 +114,11 @@ impl XtSocket {
             Family::V4 => libc::AF_INET,
             Family::V6 => libc::AF_INET6,
         };
-        Ok(XtSocket { fd: sys::raw_socket(domain)?, family, revisions: RefCell::new(HashMap::new()) })
+        Ok(XtSocket {
+            fd: sys::raw_socket(domain)?,
+            family,
+            revisions: RefCell::new(HashMap::new()),
+        })
     }
 
     /// The family.
@@ -114,7 +136,13 @@ impl XtSocket {
         let mut buf = name_field(table, layout::TABLE_NAME_LEN)?;
         buf.resize(l.getinfo_size, 0);
         let (what, opt) = self.opt(GET_INFO);
-        sys::getsockopt(&self.fd, level(self.family), opt, &format!("getsockopt({what}, {table})"), &mut buf)?;
+        sys::getsockopt(
+            &self.fd,
+            level(self.family),
+            opt,
+            &format!("getsockopt({what}, {table})"),
+            &mut buf,
+        )?;
         use layout::getinfo as f;
         let mut info = TableInfo {
             valid_hooks: u32_at(&buf, f::VALID_HOOKS),
@@ -139,27 +167,47 @@ impl XtSocket {
             buf.extend_from_slice(&info.size.to_ne_bytes());
             buf.resize(l.get_entries_size + info.size as usize, 0);
             let (what, opt) = self.opt(GET_ENTRIES);
-            match sys::getsockopt(&self.fd, level(self.family), opt, &format!("getsockopt({what}, {table})"), &mut buf) {
+            match sys::getsockopt(
+                &self.fd,
+                level(self.family),
+                opt,
+                &format!("getsockopt({what}, {table})"),
+                &mut buf,
+            ) {
                 Ok(_) => return Ok((info, buf[l.get_entries_size..].to_vec())),
                 // The table changed size between the two calls: ask again.
                 Err(e) if e.errno() == Some(libc::EAGAIN) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Kernel { table: table.into(), message: "the table kept changing while being read".into() })
+        Err(Error::Kernel {
+            table: table.into(),
+            message: "the table kept changing while being read".into(),
+        })
     }
 
     /// Reads a live table into the model.
     pub fn read_table(&self, table: &str) -> Result<(TableInfo, Table)> {
         let (info, blob) = self.read_raw(table)?;
-        let t = decode_table(self.family, table, info.valid_hooks, info.hook_entry, info.underflow, &blob)?;
+        let t = decode_table(
+            self.family,
+            table,
+            info.valid_hooks,
+            info.hook_entry,
+            info.underflow,
+            &blob,
+        )?;
         Ok((info, t))
     }
 
     /// SET_REPLACE: swaps the table in one call. `num_counters` must be the
     /// live entry count (the kernel answers EAGAIN otherwise). Returns the
     /// old table's counters.
-    pub fn replace(&self, enc: &EncodedTable, num_counters: u32) -> Result<Vec<Counters>, sys::SyscallError> {
+    pub fn replace(
+        &self,
+        enc: &EncodedTable,
+        num_counters: u32,
+    ) -> Result<Vec<Counters>, sys::SyscallError> {
         let mut old = vec![0u8; num_counters as usize * 16];
         let mut req = replace_request(self.family, enc, num_counters, 0);
         let (what, opt) = self.opt(SET_REPLACE);
@@ -186,13 +234,20 @@ impl XtSocket {
         use layout::counters_info as f;
         let mut buf = name_field(table, layout::TABLE_NAME_LEN)?;
         buf.resize(f::COUNTERS, 0);
-        buf[f::NUM_COUNTERS..f::NUM_COUNTERS + 4].copy_from_slice(&(counters.len() as u32).to_ne_bytes());
+        buf[f::NUM_COUNTERS..f::NUM_COUNTERS + 4]
+            .copy_from_slice(&(counters.len() as u32).to_ne_bytes());
         for c in counters {
             buf.extend_from_slice(&c.packets.to_ne_bytes());
             buf.extend_from_slice(&c.bytes.to_ne_bytes());
         }
         let (what, opt) = self.opt(SET_ADD_COUNTERS);
-        sys::setsockopt(&self.fd, level(self.family), opt, &format!("setsockopt({what}, {table})"), &buf)?;
+        sys::setsockopt(
+            &self.fd,
+            level(self.family),
+            opt,
+            &format!("setsockopt({what}, {table})"),
+            &buf,
+        )?;
         Ok(())
     }
 
@@ -204,10 +259,22 @@ impl XtSocket {
         }
         let mut buf = name_field(name, layout::EXT_NAME_LEN)?;
         buf.push(revision);
-        let (what, opt) = self.opt(if kind == Kind::Match { GET_REVISION_MATCH } else { GET_REVISION_TARGET });
-        let ok = match sys::getsockopt(&self.fd, level(self.family), opt, &format!("getsockopt({what}, {name})"), &mut buf) {
+        let (what, opt) = self.opt(if kind == Kind::Match {
+            GET_REVISION_MATCH
+        } else {
+            GET_REVISION_TARGET
+        });
+        let ok = match sys::getsockopt(
+            &self.fd,
+            level(self.family),
+            opt,
+            &format!("getsockopt({what}, {name})"),
+            &mut buf,
+        ) {
             Ok(_) => true,
-            Err(e) if matches!(e.errno(), Some(libc::ENOENT) | Some(libc::EPROTONOSUPPORT)) => false,
+            Err(e) if matches!(e.errno(), Some(libc::ENOENT) | Some(libc::EPROTONOSUPPORT)) => {
+                false
+            }
             Err(e) => return Err(e.into()),
         };
         self.revisions.borrow_mut().insert(key, ok);
@@ -221,7 +288,8 @@ impl RevisionSource for XtSocket {
             return true;
         }
         // Like iptables: when the kernel cannot be asked, assume support.
-        self.revision_supported(kind, name, revision).unwrap_or(true)
+        self.revision_supported(kind, name, revision)
+            .unwrap_or(true)
     }
 }
 
@@ -235,7 +303,11 @@ pub fn table_names(family: Family) -> Result<Vec<String>> {
     };
     let path = format!("/proc/thread-self/net/{file}");
     match std::fs::read_to_string(&path) {
-        Ok(s) => Ok(s.lines().map(str::to_string).filter(|l| !l.is_empty()).collect()),
+        Ok(s) => Ok(s
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(Error::Other(format!("cannot read {path}: {e}"))),
     }

@@ -21,10 +21,15 @@ impl NetnsGuard {
     /// Enters a namespace given as a name under `/run/netns` (as made by
     /// `ip netns add NAME`) or as a path (`/proc/PID/ns/net`).
     pub fn enter(name_or_path: &str) -> Result<NetnsGuard> {
-        let path = if name_or_path.contains('/') { name_or_path.to_string() } else { format!("/run/netns/{name_or_path}") };
+        let path = if name_or_path.contains('/') {
+            name_or_path.to_string()
+        } else {
+            format!("/run/netns/{name_or_path}")
+        };
         let original = open("/proc/thread-self/ns/net")?;
         let target = open(&path)?;
-        setns(&target, CloneFlags::CLONE_NEWNET).map_err(|e| Error::Other(format!("setns({path}): {e}")))?;
+        setns(&target, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::Other(format!("setns({path}): {e}")))?;
         Ok(NetnsGuard { original })
     }
 
@@ -32,7 +37,8 @@ impl NetnsGuard {
     /// (tests, demos, dry runs against a scratch kernel table).
     pub fn scratch() -> Result<NetnsGuard> {
         let original = open("/proc/thread-self/ns/net")?;
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::Other(format!("unshare(CLONE_NEWNET): {e}")))?;
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::Other(format!("unshare(CLONE_NEWNET): {e}")))?;
         Ok(NetnsGuard { original })
     }
 }

@@ -36,13 +36,24 @@ pub fn split_words(line: &str) -> Result<Vec<Word>, (usize, String)> {
     let mut escaped = false;
     let bytes = line.as_bytes();
 
-    let push = |cur: &mut Vec<u8>, start: usize, quoted: bool, words: &mut Vec<Word>| -> Result<(), (usize, String)> {
+    let push = |cur: &mut Vec<u8>,
+                start: usize,
+                quoted: bool,
+                words: &mut Vec<Word>|
+     -> Result<(), (usize, String)> {
         if cur.len() > MAX_PARAM {
-            return Err((start + 1, format!("parameter longer than {MAX_PARAM} bytes")));
+            return Err((
+                start + 1,
+                format!("parameter longer than {MAX_PARAM} bytes"),
+            ));
         }
         let text = String::from_utf8(std::mem::take(cur))
             .map_err(|_| (start + 1, "the word is not valid UTF-8".to_string()))?;
-        words.push(Word { text, column: start + 1, quoted });
+        words.push(Word {
+            text,
+            column: start + 1,
+            quoted,
+        });
         Ok(())
     };
 
@@ -89,7 +100,10 @@ pub fn split_words(line: &str) -> Result<Vec<Word>, (usize, String)> {
         }
     }
     if let Some(q) = quote_open {
-        return Err((q + 1, "unterminated quote: expected a closing `\"' before the end of the line".into()));
+        return Err((
+            q + 1,
+            "unterminated quote: expected a closing `\"' before the end of the line".into(),
+        ));
     }
     if in_word {
         push(&mut cur, start, quoted, &mut words)?;
@@ -102,17 +116,27 @@ mod tests {
     use super::*;
 
     fn texts(line: &str) -> Vec<String> {
-        split_words(line).unwrap().into_iter().map(|w| w.text).collect()
+        split_words(line)
+            .unwrap()
+            .into_iter()
+            .map(|w| w.text)
+            .collect()
     }
 
     #[test]
     fn splits_on_blanks() {
-        assert_eq!(texts("-A  INPUT\t-j ACCEPT"), ["-A", "INPUT", "-j", "ACCEPT"]);
+        assert_eq!(
+            texts("-A  INPUT\t-j ACCEPT"),
+            ["-A", "INPUT", "-j", "ACCEPT"]
+        );
     }
 
     #[test]
     fn double_quotes_keep_spaces() {
-        assert_eq!(texts(r#"--log-prefix "Denied TCP: " -j"#), ["--log-prefix", "Denied TCP: ", "-j"]);
+        assert_eq!(
+            texts(r#"--log-prefix "Denied TCP: " -j"#),
+            ["--log-prefix", "Denied TCP: ", "-j"]
+        );
     }
 
     #[test]

@@ -31,7 +31,13 @@ pub struct RestoreOptions {
 impl RestoreOptions {
     /// Defaults: IPv4, no counters, flush, every table, file name `<stdin>`.
     pub fn new(family: Family) -> RestoreOptions {
-        RestoreOptions { family, counters: false, noflush: false, table: None, file_name: "<stdin>".into() }
+        RestoreOptions {
+            family,
+            counters: false,
+            noflush: false,
+            table: None,
+            file_name: "<stdin>".into(),
+        }
     }
 }
 
@@ -66,6 +72,7 @@ pub struct RuleSpec {
 /// One command of a table block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(clippy::large_enum_variant)]
 pub enum Op {
     /// `:NAME POLICY [p:b]`: create (or, with `-n`, flush) a user chain, or set
     /// a built-in chain's policy.

@@ -7,7 +7,9 @@ use super::lexer::{split_words, Word};
 use super::{Block, Command, Op, RestoreOptions, RuleSpec, Script, TargetSpec};
 use crate::error::{Error, Location, Result};
 use crate::ext::{self, Arg, Codec, Kind, OptValue, RevisionSource, RuleContext};
-use crate::rules::{inv_flags, ip_flags, Counters, Family, Interface, IpMatch, Rule, Target, Verdict};
+use crate::rules::{
+    inv_flags, ip_flags, Counters, Family, Interface, IpMatch, Rule, Target, Verdict,
+};
 
 struct LineCtx<'a> {
     file: &'a str,
@@ -17,13 +19,21 @@ struct LineCtx<'a> {
 impl LineCtx<'_> {
     fn err(&self, column: usize, message: impl Into<String>) -> Error {
         Error::Parse {
-            at: Location { file: self.file.to_string(), line: self.line, column },
+            at: Location {
+                file: self.file.to_string(),
+                line: self.line,
+                column,
+            },
             message: message.into(),
         }
     }
     fn fail(&self, column: usize, message: impl Into<String>) -> Error {
         Error::Apply {
-            at: Location { file: self.file.to_string(), line: self.line, column },
+            at: Location {
+                file: self.file.to_string(),
+                line: self.line,
+                column,
+            },
             message: message.into(),
             exit_code: 1,
         }
@@ -33,18 +43,28 @@ impl LineCtx<'_> {
 /// Parses a whole restore file. Every rule is parsed and encoded, so any
 /// error in the input is found before anything is applied.
 pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Result<Script> {
-    let mut script = Script { family: opts.family, file_name: opts.file_name.clone(), blocks: Vec::new() };
+    let mut script = Script {
+        family: opts.family,
+        file_name: opts.file_name.clone(),
+        blocks: Vec::new(),
+    };
     let mut current: Option<Block> = None;
     let mut skipping = false;
-    let mut lines = text.split_inclusive('\n').peekable();
+    let lines = text.split_inclusive('\n');
     let mut line_no = 0usize;
-    while let Some(raw) = lines.next() {
+    for raw in lines {
         line_no += 1;
-        let lc = LineCtx { file: &opts.file_name, line: line_no };
+        let lc = LineCtx {
+            file: &opts.file_name,
+            line: line_no,
+        };
         let has_newline = raw.ends_with('\n');
         let line = raw.strip_suffix('\n').unwrap_or(raw);
         if line.contains('\0') {
-            return Err(lc.err(line.find('\0').unwrap_or(0) + 1, "NUL byte in the input: this is not a text rules file"));
+            return Err(lc.err(
+                line.find('\0').unwrap_or(0) + 1,
+                "NUL byte in the input: this is not a text rules file",
+            ));
         }
         if line.is_empty() {
             continue;
@@ -55,7 +75,10 @@ pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Re
         if skipping {
             // -T: everything of other tables is skipped until the next `*table`.
             if let Some(name) = line.strip_prefix('*') {
-                let name = name.split([' ', '\t']).find(|s| !s.is_empty()).unwrap_or("");
+                let name = name
+                    .split([' ', '\t'])
+                    .find(|s| !s.is_empty())
+                    .unwrap_or("");
                 if opts.table.as_deref() == Some(name) {
                     skipping = false;
                     current = Some(start_block(&lc, name, opts)?);
@@ -79,10 +102,18 @@ pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Re
             if let Some(b) = &current {
                 return Err(lc.err(
                     1,
-                    format!("`*{}' starts a new table, but table `{}' from line {} has no COMMIT yet", rest.trim(), b.table, b.line),
+                    format!(
+                        "`*{}' starts a new table, but table `{}' from line {} has no COMMIT yet",
+                        rest.trim(),
+                        b.table,
+                        b.line
+                    ),
                 ));
             }
-            let name = rest.split([' ', '\t']).find(|s| !s.is_empty()).ok_or_else(|| lc.fail(2, "table name invalid"))?;
+            let name = rest
+                .split([' ', '\t'])
+                .find(|s| !s.is_empty())
+                .ok_or_else(|| lc.fail(2, "table name invalid"))?;
             if let Some(t) = &opts.table {
                 if t != name {
                     skipping = true;
@@ -93,11 +124,18 @@ pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Re
             continue;
         }
         let Some(block) = current.as_mut() else {
-            let what = if line == "COMMIT" { "COMMIT without a table" } else { "this line is outside any `*table' block" };
+            let what = if line == "COMMIT" {
+                "COMMIT without a table"
+            } else {
+                "this line is outside any `*table' block"
+            };
             return Err(lc.fail(1, format!("{what}: expected `*TABLE' first")));
         };
         if let Some(rest) = line.strip_prefix(':') {
-            block.commands.push(Command { line: line_no, op: parse_chain_line(&lc, rest, opts)? });
+            block.commands.push(Command {
+                line: line_no,
+                op: parse_chain_line(&lc, rest, opts)?,
+            });
             continue;
         }
         if let Some(op) = parse_rule_line(&lc, line, &block.table, opts, revs)? {
@@ -105,8 +143,17 @@ pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Re
         }
     }
     if let Some(b) = current {
-        let lc = LineCtx { file: &opts.file_name, line: line_no + 1 };
-        return Err(lc.fail(0, format!("COMMIT expected: table `{}' opened at line {} is never committed", b.table, b.line)));
+        let lc = LineCtx {
+            file: &opts.file_name,
+            line: line_no + 1,
+        };
+        return Err(lc.fail(
+            0,
+            format!(
+                "COMMIT expected: table `{}' opened at line {} is never committed",
+                b.table, b.line
+            ),
+        ));
     }
     Ok(script)
 }
@@ -119,17 +166,29 @@ fn start_block(lc: &LineCtx, name: &str, opts: &RestoreOptions) -> Result<Block>
         ));
     }
     let _ = opts;
-    Ok(Block { table: name.to_string(), line: lc.line, commands: Vec::new() })
+    Ok(Block {
+        table: name.to_string(),
+        line: lc.line,
+        commands: Vec::new(),
+    })
 }
 
 fn parse_chain_line(lc: &LineCtx, rest: &str, opts: &RestoreOptions) -> Result<Op> {
     let mut fields = rest.split([' ', '\t']).filter(|s| !s.is_empty());
-    let name = fields.next().ok_or_else(|| lc.fail(2, "chain name invalid: expected `:NAME POLICY [packets:bytes]'"))?;
+    let name = fields.next().ok_or_else(|| {
+        lc.fail(
+            2,
+            "chain name invalid: expected `:NAME POLICY [packets:bytes]'",
+        )
+    })?;
     if name.len() >= 29 {
         return Err(lc.err(2, format!("Invalid chain name `{name}' (28 chars max)")));
     }
     let policy = fields.next().ok_or_else(|| {
-        lc.fail(2 + name.len(), format!("policy invalid: expected `:{name} POLICY' with ACCEPT, DROP or `-'"))
+        lc.fail(
+            2 + name.len(),
+            format!("policy invalid: expected `:{name} POLICY' with ACCEPT, DROP or `-'"),
+        )
     })?;
     let mut counters = Counters::default();
     if policy != "-" && opts.counters {
@@ -141,7 +200,11 @@ fn parse_chain_line(lc: &LineCtx, rest: &str, opts: &RestoreOptions) -> Result<O
             )
         })?;
     }
-    Ok(Op::DeclareChain { name: name.to_string(), policy: policy.to_string(), counters })
+    Ok(Op::DeclareChain {
+        name: name.to_string(),
+        policy: policy.to_string(),
+        counters,
+    })
 }
 
 /// `[p:b]` as sscanf("[%llu:%llu]") reads it.
@@ -150,14 +213,20 @@ fn parse_bracket_counters(s: &str) -> Option<Counters> {
     let (p, rest) = leading_u64(inner)?;
     let rest = rest.strip_prefix(':')?;
     let (b, _) = leading_u64(rest)?;
-    Some(Counters { packets: p, bytes: b })
+    Some(Counters {
+        packets: p,
+        bytes: b,
+    })
 }
 
 /// `%llu`: optional blanks, optional sign, decimal digits.
 fn leading_u64(s: &str) -> Option<(u64, &str)> {
     let t = s.trim_start();
     let t = t.strip_prefix('+').unwrap_or(t);
-    let end = t.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(t.len());
+    let end = t
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(t.len());
     if end == 0 {
         return None;
     }
@@ -217,9 +286,8 @@ const BUILTIN: &[(&str, char, Has)] = &[
 
 fn short_has(c: char) -> Option<Has> {
     Some(match c {
-        'A' | 'C' | 'D' | 'E' | 'I' | 'M' | 'N' | 'P' | 'R' | 'c' | 'd' | 'i' | 'j' | 'o' | 'p' | 's' | 't' | 'g' | 'm' => {
-            Has::Required
-        }
+        'A' | 'C' | 'D' | 'E' | 'I' | 'M' | 'N' | 'P' | 'R' | 'c' | 'd' | 'i' | 'j' | 'o' | 'p'
+        | 's' | 't' | 'g' | 'm' => Has::Required,
         'F' | 'L' | 'X' | 'Z' | 'S' | 'W' | 'h' | 'w' => Has::Optional,
         'V' | '4' | '6' | 'f' | 'n' | 'v' | 'x' => Has::No,
         _ => return None,
@@ -276,8 +344,11 @@ impl RuleState {
     /// table: own options first, then extensions, most recently loaded first;
     /// an exact name wins, otherwise a unique prefix.
     fn lookup_long(&self, name: &str) -> std::result::Result<Option<OptRef>, String> {
-        let mut all: Vec<(OptRef, &'static str)> =
-            BUILTIN.iter().enumerate().map(|(i, (n, _, _))| (OptRef::Builtin(i), *n)).collect();
+        let mut all: Vec<(OptRef, &'static str)> = BUILTIN
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _, _))| (OptRef::Builtin(i), *n))
+            .collect();
         for owner in self.load_order.iter().rev() {
             let codec = self.ext_codec(*owner);
             for (j, o) in codec.options().iter().enumerate() {
@@ -287,7 +358,8 @@ impl RuleState {
         if let Some((r, _)) = all.iter().find(|(_, n)| *n == name) {
             return Ok(Some(*r));
         }
-        let prefixed: Vec<&(OptRef, &str)> = all.iter().filter(|(_, n)| n.starts_with(name)).collect();
+        let prefixed: Vec<&(OptRef, &str)> =
+            all.iter().filter(|(_, n)| n.starts_with(name)).collect();
         match prefixed.len() {
             0 => Ok(None),
             1 => Ok(Some(prefixed[0].0)),
@@ -301,8 +373,12 @@ impl RuleState {
                 if same {
                     Ok(Some(first))
                 } else {
-                    let names: Vec<String> = prefixed.iter().map(|(_, n)| format!("--{n}")).collect();
-                    Err(format!("option `--{name}' is ambiguous: it could be {}", names.join(", ")))
+                    let names: Vec<String> =
+                        prefixed.iter().map(|(_, n)| format!("--{n}")).collect();
+                    Err(format!(
+                        "option `--{name}' is ambiguous: it could be {}",
+                        names.join(", ")
+                    ))
                 }
             }
         }
@@ -317,7 +393,9 @@ struct Cursor<'w> {
 impl Cursor<'_> {
     /// xs_has_arg: a next word that does not start with `-` or `!`.
     fn has_positional(&self) -> bool {
-        self.words.get(self.i).is_some_and(|w| !w.text.starts_with('-') && !w.text.starts_with('!'))
+        self.words
+            .get(self.i)
+            .is_some_and(|w| !w.text.starts_with('-') && !w.text.starts_with('!'))
     }
 }
 
@@ -334,8 +412,14 @@ pub fn parse_rule(
     family: Family,
     revs: &dyn RevisionSource,
 ) -> Result<Option<Op>> {
-    let opts = RestoreOptions { counters: true, ..RestoreOptions::new(family) };
-    let lc = LineCtx { file: "<rule>", line: 1 };
+    let opts = RestoreOptions {
+        counters: true,
+        ..RestoreOptions::new(family)
+    };
+    let lc = LineCtx {
+        file: "<rule>",
+        line: 1,
+    };
     parse_rule_line(&lc, line, table, &opts, revs)
 }
 
@@ -350,14 +434,23 @@ fn parse_rule_line(
     let mut offset = 0usize;
     let mut file_counters = None;
     if line.starts_with('[') {
-        let close = line.find(']').ok_or_else(|| lc.err(1, "Bad line: need ] after the rule counters [PACKETS:BYTES"))?;
+        let close = line
+            .find(']')
+            .ok_or_else(|| lc.err(1, "Bad line: need ] after the rule counters [PACKETS:BYTES"))?;
         let inner = &line[1..close];
-        let (p, b) = inner.split_once(':').ok_or_else(|| lc.err(2, "Bad line: need : in the rule counters [PACKETS:BYTES]"))?;
+        let (p, b) = inner
+            .split_once(':')
+            .ok_or_else(|| lc.err(2, "Bad line: need : in the rule counters [PACKETS:BYTES]"))?;
         if opts.counters {
             let p = leading_u64(p).filter(|(_, r)| r.is_empty()).map(|(v, _)| v);
             let b = leading_u64(b).filter(|(_, r)| r.is_empty()).map(|(v, _)| v);
             match (p, b) {
-                (Some(p), Some(b)) => file_counters = Some(Counters { packets: p, bytes: b }),
+                (Some(p), Some(b)) => {
+                    file_counters = Some(Counters {
+                        packets: p,
+                        bytes: b,
+                    })
+                }
                 _ => return Err(lc.err(2, "counters not numeric: expected [PACKETS:BYTES]")),
             }
         }
@@ -375,13 +468,19 @@ fn parse_rule_line(
         }
     }
     if words.is_empty() {
-        return Err(lc.err(1, "no command specified: expected -A, -I, -D, -R, -N, -X, -F, -Z, -P or -E"));
+        return Err(lc.err(
+            1,
+            "no command specified: expected -A, -I, -D, -R, -N, -X, -F, -Z, -P or -E",
+        ));
     }
     let mut st = RuleState::default();
     if let Some(c) = file_counters {
         st.counters = Some(c);
     }
-    let mut cur = Cursor { words: &words, i: 0 };
+    let mut cur = Cursor {
+        words: &words,
+        i: 0,
+    };
     let mut invert: Option<usize> = None;
     let family = opts.family;
 
@@ -403,12 +502,31 @@ fn parse_rule_line(
             };
             let mut retried = false;
             loop {
-                let r = st.lookup_long(name).map_err(|m| line_err(lc, w.column, m))?;
+                let r = st
+                    .lookup_long(name)
+                    .map_err(|m| line_err(lc, w.column, m))?;
                 match r {
                     Some(OptRef::Builtin(i)) => {
                         let (lname, short, has) = BUILTIN[i];
-                        let arg = take_arg(lc, &mut cur, w, has, attached.clone(), &format!("--{lname}"))?;
-                        builtin_option(lc, &mut st, &mut cur, short, arg, invert.take(), w.column, table, opts)?;
+                        let arg = take_arg(
+                            lc,
+                            &mut cur,
+                            w,
+                            has,
+                            attached.clone(),
+                            &format!("--{lname}"),
+                        )?;
+                        builtin_option(
+                            lc,
+                            &mut st,
+                            &mut cur,
+                            short,
+                            arg,
+                            invert.take(),
+                            w.column,
+                            table,
+                            opts,
+                        )?;
                         break;
                     }
                     Some(OptRef::Ext(owner, j)) => {
@@ -418,14 +536,45 @@ fn parse_rule_line(
                         match spec.arg {
                             Arg::None => {
                                 if attached.is_some() {
-                                    return Err(line_err(lc, w.column, format!("option `--{}' doesn't allow an argument", spec.name)));
+                                    return Err(line_err(
+                                        lc,
+                                        w.column,
+                                        format!(
+                                            "option `--{}' doesn't allow an argument",
+                                            spec.name
+                                        ),
+                                    ));
                                 }
                             }
-                            Arg::One => args.push(take_arg(lc, &mut cur, w, Has::Required, attached.clone(), &format!("--{}", spec.name))?.unwrap_or_default()),
+                            Arg::One => args.push(
+                                take_arg(
+                                    lc,
+                                    &mut cur,
+                                    w,
+                                    Has::Required,
+                                    attached.clone(),
+                                    &format!("--{}", spec.name),
+                                )?
+                                .unwrap_or_default(),
+                            ),
                             Arg::Two => {
-                                args.push(take_arg(lc, &mut cur, w, Has::Required, attached.clone(), &format!("--{}", spec.name))?.unwrap_or_default());
+                                args.push(
+                                    take_arg(
+                                        lc,
+                                        &mut cur,
+                                        w,
+                                        Has::Required,
+                                        attached.clone(),
+                                        &format!("--{}", spec.name),
+                                    )?
+                                    .unwrap_or_default(),
+                                );
                                 if !cur.has_positional() {
-                                    return Err(line_err(lc, w.column, format!("--{} requires two args.", spec.name)));
+                                    return Err(line_err(
+                                        lc,
+                                        w.column,
+                                        format!("--{} requires two args.", spec.name),
+                                    ));
                                 }
                                 args.push(words[cur.i].text.clone());
                                 cur.i += 1;
@@ -439,7 +588,11 @@ fn parse_rule_line(
                                 }
                             }
                         }
-                        let ov = OptValue { name: spec.name, invert: invert.take().is_some(), args };
+                        let ov = OptValue {
+                            name: spec.name,
+                            invert: invert.take().is_some(),
+                            args,
+                        };
                         match owner {
                             None => st.target.as_mut().expect("target loaded").opts.push(ov),
                             Some(m) => st.matches[m].opts.push(ov),
@@ -451,7 +604,11 @@ fn parse_rule_line(
                             retried = true;
                             continue;
                         }
-                        return Err(line_err(lc, w.column, format!("unknown option \"--{name}\"")));
+                        return Err(line_err(
+                            lc,
+                            w.column,
+                            format!("unknown option \"--{name}\""),
+                        ));
                     }
                 }
             }
@@ -463,7 +620,8 @@ fn parse_rule_line(
             while k < chars.len() {
                 let c = chars[k];
                 k += 1;
-                let has = short_has(c).ok_or_else(|| line_err(lc, w.column, format!("unknown option \"-{c}\"")))?;
+                let has = short_has(c)
+                    .ok_or_else(|| line_err(lc, w.column, format!("unknown option \"-{c}\"")))?;
                 let attached: String = chars[k..].iter().collect();
                 let arg = match has {
                     Has::No => None,
@@ -473,7 +631,17 @@ fn parse_rule_line(
                     }
                     _ => take_arg(lc, &mut cur, w, has, None, &format!("-{c}"))?,
                 };
-                builtin_option(lc, &mut st, &mut cur, c, arg, invert.take(), w.column, table, opts)?;
+                builtin_option(
+                    lc,
+                    &mut st,
+                    &mut cur,
+                    c,
+                    arg,
+                    invert.take(),
+                    w.column,
+                    table,
+                    opts,
+                )?;
                 if st.skip_line {
                     return Ok(None);
                 }
@@ -481,7 +649,11 @@ fn parse_rule_line(
             continue;
         }
         if text == "--" {
-            return Err(line_err(lc, w.column, "`--' ends the options, but a rule line has nothing after them"));
+            return Err(line_err(
+                lc,
+                w.column,
+                "`--' ends the options, but a rule line has nothing after them",
+            ));
         }
         return Err(line_err(lc, w.column, format!("Bad argument `{text}': expected an option (words that are not options may only follow the option that takes them)")));
     }
@@ -508,7 +680,10 @@ fn take_arg(
     match has {
         Has::No => {
             if attached.is_some() {
-                return Err(lc.err(w.column, format!("option `{what}' doesn't allow an argument")));
+                return Err(lc.err(
+                    w.column,
+                    format!("option `{what}' doesn't allow an argument"),
+                ));
             }
             Ok(None)
         }
@@ -516,7 +691,9 @@ fn take_arg(
             if let Some(a) = attached {
                 return Ok(Some(a));
             }
-            let next = cur.words.get(cur.i).ok_or_else(|| lc.err(w.column, format!("option \"{what}\" requires an argument")))?;
+            let next = cur.words.get(cur.i).ok_or_else(|| {
+                lc.err(w.column, format!("option \"{what}\" requires an argument"))
+            })?;
             cur.i += 1;
             Ok(Some(next.text.clone()))
         }
@@ -534,15 +711,22 @@ fn load_proto(st: &mut RuleState, family: Family) -> bool {
     if st.proto_used {
         return false;
     }
-    let Some((name, num, _)) = &st.proto else { return false };
+    let Some((name, num, _)) = &st.proto else {
+        return false;
+    };
     let pname = match name.parse::<u16>() {
         Ok(_) => proto_to_name(*num).map(str::to_string),
         Err(_) => Some(name.clone()),
     };
     let Some(pname) = pname else { return false };
-    let Some(codec) = ext::by_name(Kind::Match, family, &pname) else { return false };
+    let Some(codec) = ext::by_name(Kind::Match, family, &pname) else {
+        return false;
+    };
     st.proto_used = true;
-    st.matches.push(Loaded { codec, opts: Vec::new() });
+    st.matches.push(Loaded {
+        codec,
+        opts: Vec::new(),
+    });
     st.load_order.push(Some(st.matches.len() - 1));
     true
 }
@@ -596,7 +780,9 @@ fn parse_protocol(s: &str) -> std::result::Result<u16, String> {
     if let Some((_, n)) = NAMES.iter().find(|(n, _)| *n == s) {
         return Ok(*n);
     }
-    crate::netdb::protocol_by_name(s).map(u16::from).ok_or_else(|| format!("unknown protocol \"{s}\" specified"))
+    crate::netdb::protocol_by_name(s)
+        .map(u16::from)
+        .ok_or_else(|| format!("unknown protocol \"{s}\" specified"))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -653,7 +839,9 @@ fn builtin_option(
         }
     };
     let rulenum = |s: &str| -> Result<usize> {
-        ext::parse_uint(s, 1, i32::MAX as u64).map(|v| v as usize).ok_or_else(|| lc.err(col, format!("Invalid rule number `{s}'")))
+        ext::parse_uint(s, 1, i32::MAX as u64)
+            .map(|v| v as usize)
+            .ok_or_else(|| lc.err(col, format!("Invalid rule number `{s}'")))
     };
     match c {
         'A' | 'C' => {
@@ -691,7 +879,10 @@ fn builtin_option(
             }
         }
         'L' | 'S' => {
-            return Err(lc.err(col, format!("-{c} lists rules; it has no place in a restore file")));
+            return Err(lc.err(
+                col,
+                format!("-{c} lists rules; it has no place in a restore file"),
+            ));
         }
         'N' => {
             command(st, c)?;
@@ -702,15 +893,25 @@ fn builtin_option(
         'E' => {
             command(st, c)?;
             st.chain = arg;
-            st.newname = Some(positional(cur).ok_or_else(|| lc.err(col, "-E requires old-chain-name and new-chain-name"))?);
+            st.newname = Some(
+                positional(cur)
+                    .ok_or_else(|| lc.err(col, "-E requires old-chain-name and new-chain-name"))?,
+            );
         }
         'P' => {
             command(st, c)?;
             st.chain = arg;
-            st.policy = Some(positional(cur).ok_or_else(|| lc.err(col, "-P requires a chain and a policy"))?);
+            st.policy = Some(
+                positional(cur).ok_or_else(|| lc.err(col, "-P requires a chain and a policy"))?,
+            );
         }
         'h' => return Err(lc.err(col, "-h prints help; it has no place in a restore file")),
-        'V' => return Err(lc.err(col, "-V prints the version; it has no place in a restore file")),
+        'V' => {
+            return Err(lc.err(
+                col,
+                "-V prints the version; it has no place in a restore file",
+            ))
+        }
         'p' => {
             intra(&arg, c)?;
             set_option(st, 'p', inv_flags::PROTO)?;
@@ -737,7 +938,15 @@ fn builtin_option(
                 return Err(lc.err(col, "Empty interface is likely to be undesired"));
             }
             intra(&Some(a.clone()), c)?;
-            set_option(st, c, if c == 'i' { inv_flags::VIA_IN } else { inv_flags::VIA_OUT })?;
+            set_option(
+                st,
+                c,
+                if c == 'i' {
+                    inv_flags::VIA_IN
+                } else {
+                    inv_flags::VIA_OUT
+                },
+            )?;
             let iface = Interface::parse(&a).map_err(|m| lc.err(col, m))?;
             if c == 'i' {
                 st.in_iface = iface;
@@ -766,7 +975,10 @@ fn builtin_option(
             }
             if c == 'j' && Verdict::from_name(&name).is_none() {
                 if let Some(codec) = ext::by_name(Kind::Target, family, &name) {
-                    st.target = Some(Loaded { codec, opts: Vec::new() });
+                    st.target = Some(Loaded {
+                        codec,
+                        opts: Vec::new(),
+                    });
                     st.load_order.push(None);
                 }
             }
@@ -780,7 +992,10 @@ fn builtin_option(
             let codec = ext::by_name(Kind::Match, family, &name).ok_or_else(|| {
                 lc.err(col, format!("Couldn't load match `{name}': no such match extension is known to iptables-atomic"))
             })?;
-            st.matches.push(Loaded { codec, opts: Vec::new() });
+            st.matches.push(Loaded {
+                codec,
+                opts: Vec::new(),
+            });
             st.load_order.push(Some(st.matches.len() - 1));
         }
         'c' => {
@@ -788,14 +1003,28 @@ fn builtin_option(
             let a = arg.unwrap_or_default();
             let (p, b) = match a.split_once(',') {
                 Some((p, b)) => (p.to_string(), b.to_string()),
-                None => (a.clone(), positional(cur).ok_or_else(|| lc.err(col, "-c requires packet and byte counter"))?),
+                None => (
+                    a.clone(),
+                    positional(cur)
+                        .ok_or_else(|| lc.err(col, "-c requires packet and byte counter"))?,
+                ),
             };
-            let p = leading_u64(&p).map(|v| v.0).ok_or_else(|| lc.err(col, "-c packet counter not numeric"))?;
-            let b = leading_u64(&b).map(|v| v.0).ok_or_else(|| lc.err(col, "-c byte counter not numeric"))?;
+            let p = leading_u64(&p)
+                .map(|v| v.0)
+                .ok_or_else(|| lc.err(col, "-c packet counter not numeric"))?;
+            let b = leading_u64(&b)
+                .map(|v| v.0)
+                .ok_or_else(|| lc.err(col, "-c byte counter not numeric"))?;
             if opts.counters {
-                st.counters = Some(Counters { packets: p, bytes: b });
+                st.counters = Some(Counters {
+                    packets: p,
+                    bytes: b,
+                });
             } else {
-                st.counters.get_or_insert(Counters { packets: p, bytes: b });
+                st.counters.get_or_insert(Counters {
+                    packets: p,
+                    bytes: b,
+                });
             }
         }
         '4' => {
@@ -808,8 +1037,15 @@ fn builtin_option(
                 st.skip_line = true;
             }
         }
-        't' => return Err(lc.err(col, "The -t option cannot be used in iptables-restore: the table comes from `*TABLE'")),
-        'w' | 'W' => return Err(lc.err(col, format!("You cannot use `-{c}' from iptables-restore"))),
+        't' => {
+            return Err(lc.err(
+                col,
+                "The -t option cannot be used in iptables-restore: the table comes from `*TABLE'",
+            ))
+        }
+        'w' | 'W' => {
+            return Err(lc.err(col, format!("You cannot use `-{c}' from iptables-restore")))
+        }
         'n' => set_option(st, 'n', 0)?,
         'v' | 'x' | '0' | 'M' => {}
         _ => return Err(lc.err(col, format!("unknown option \"-{c}\""))),
@@ -820,10 +1056,16 @@ fn builtin_option(
 
 fn valid_new_chain_name(lc: &LineCtx, col: usize, name: &str, family: Family) -> Result<()> {
     if name.len() >= 29 {
-        return Err(lc.err(col, format!("chain name `{name}' too long (must be under 29 chars)")));
+        return Err(lc.err(
+            col,
+            format!("chain name `{name}' too long (must be under 29 chars)"),
+        ));
     }
     if name.starts_with('-') || name.starts_with('!') {
-        return Err(lc.err(col, format!("chain name not allowed to start with `{}'", &name[..1])));
+        return Err(lc.err(
+            col,
+            format!("chain name not allowed to start with `{}'", &name[..1]),
+        ));
     }
     if Verdict::from_name(name).is_some() || ext::by_name(Kind::Target, family, name).is_some() {
         return Err(lc.err(col, "chain name may not clash with target name"));
@@ -834,12 +1076,24 @@ fn valid_new_chain_name(lc: &LineCtx, col: usize, name: &str, family: Family) ->
     Ok(())
 }
 
-fn finish(lc: &LineCtx, st: RuleState, table: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Result<Op> {
+fn finish(
+    lc: &LineCtx,
+    st: RuleState,
+    table: &str,
+    opts: &RestoreOptions,
+    revs: &dyn RevisionSource,
+) -> Result<Op> {
     let family = opts.family;
-    let (cmd, cmd_col) = st.command.ok_or_else(|| lc.err(1, "no command specified: expected -A, -I, -D, -R, -N, -X, -F, -Z, -P or -E"))?;
+    let (cmd, cmd_col) = st.command.ok_or_else(|| {
+        lc.err(
+            1,
+            "no command specified: expected -A, -I, -D, -R, -N, -X, -F, -Z, -P or -E",
+        )
+    })?;
     let has_rule = matches!(cmd, 'A' | 'C' | 'I' | 'R') || (cmd == 'D' && st.rulenum.is_none());
     if table == "nat"
-        && (st.policy.as_deref() == Some("DROP") || st.jump.as_ref().is_some_and(|(n, g, _)| n == "DROP" && !g))
+        && (st.policy.as_deref() == Some("DROP")
+            || st.jump.as_ref().is_some_and(|(n, g, _)| n == "DROP" && !g))
     {
         return Err(lc.err(cmd_col, "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited."));
     }
@@ -852,18 +1106,31 @@ fn finish(lc: &LineCtx, st: RuleState, table: &str, opts: &RestoreOptions, revs:
     let chain_ref = || chain.clone().unwrap_or_default();
     if let Some(c) = &chain {
         if c.len() >= 29 {
-            return Err(lc.err(cmd_col, format!("chain name `{c}' too long (must be under 29 chars)")));
+            return Err(lc.err(
+                cmd_col,
+                format!("chain name `{c}' too long (must be under 29 chars)"),
+            ));
         }
     }
     if !has_rule {
         return Ok(match cmd {
-            'D' => Op::DeleteNum { chain: chain_ref(), num: st.rulenum.unwrap_or(1) },
+            'D' => Op::DeleteNum {
+                chain: chain_ref(),
+                num: st.rulenum.unwrap_or(1),
+            },
             'N' => Op::NewChain(chain_ref()),
             'X' => Op::DeleteChain(chain),
             'F' => Op::Flush(chain),
             'Z' => Op::Zero(chain, st.rulenum),
-            'P' => Op::Policy { chain: chain_ref(), policy: st.policy.unwrap_or_default(), counters: st.counters.filter(|_| opts.counters) },
-            'E' => Op::Rename { old: chain_ref(), new: st.newname.unwrap_or_default() },
+            'P' => Op::Policy {
+                chain: chain_ref(),
+                policy: st.policy.unwrap_or_default(),
+                counters: st.counters.filter(|_| opts.counters),
+            },
+            'E' => Op::Rename {
+                old: chain_ref(),
+                new: st.newname.unwrap_or_default(),
+            },
             _ => return Err(lc.err(cmd_col, format!("-{cmd} is not supported here"))),
         });
     }
@@ -897,21 +1164,42 @@ fn finish(lc: &LineCtx, st: RuleState, table: &str, opts: &RestoreOptions, revs:
         Some((s, col)) => parse_addresses(family, s).map_err(|m| lc.err(*col, m))?,
         None => vec![(family.any(), family.any())],
     };
-    if (srcs.len() > 1 || dsts.len() > 1) && st.invflags & (inv_flags::SRCIP | inv_flags::DSTIP) != 0 {
-        return Err(lc.err(cmd_col, "! not allowed with multiple source or destination IP addresses"));
+    if (srcs.len() > 1 || dsts.len() > 1)
+        && st.invflags & (inv_flags::SRCIP | inv_flags::DSTIP) != 0
+    {
+        return Err(lc.err(
+            cmd_col,
+            "! not allowed with multiple source or destination IP addresses",
+        ));
     }
     if cmd == 'R' && (srcs.len() != 1 || dsts.len() != 1) {
-        return Err(lc.err(cmd_col, "Replacement rule does not specify a unique address"));
+        return Err(lc.err(
+            cmd_col,
+            "Replacement rule does not specify a unique address",
+        ));
     }
 
     // Extensions, with the revision iptables would pick.
-    let ctx = RuleContext { family, ip: &ip, table };
+    let ctx = RuleContext {
+        family,
+        ip: &ip,
+        table,
+    };
     let mut matches = Vec::new();
     for m in &st.matches {
         let rev = ext::pick_revision(m.codec, family, revs).ok_or_else(|| {
-            lc.err(cmd_col, format!("Couldn't load match `{}': the kernel supports none of its revisions", m.codec.name()))
+            lc.err(
+                cmd_col,
+                format!(
+                    "Couldn't load match `{}': the kernel supports none of its revisions",
+                    m.codec.name()
+                ),
+            )
         })?;
-        let data = m.codec.parse(rev, &m.opts, &ctx).map_err(|msg| lc.err(cmd_col, msg))?;
+        let data = m
+            .codec
+            .parse(rev, &m.opts, &ctx)
+            .map_err(|msg| lc.err(cmd_col, msg))?;
         matches.push(ext::make_extension(m.codec, rev, data));
     }
     let target = match &st.jump {
@@ -925,12 +1213,19 @@ fn finish(lc: &LineCtx, st: RuleState, table: &str, opts: &RestoreOptions, revs:
                         let rev = ext::pick_revision(t.codec, family, revs).ok_or_else(|| {
                             lc.err(cmd_col, format!("Couldn't load target `{name}': the kernel supports none of its revisions"))
                         })?;
-                        let data = t.codec.parse(rev, &t.opts, &ctx).map_err(|msg| lc.err(cmd_col, msg))?;
+                        let data = t
+                            .codec
+                            .parse(rev, &t.opts, &ctx)
+                            .map_err(|msg| lc.err(cmd_col, msg))?;
                         Some(ext::make_extension(t.codec, rev, data))
                     }
                     None => None,
                 };
-                TargetSpec::Named { name: name.clone(), ext, goto: *goto }
+                TargetSpec::Named {
+                    name: name.clone(),
+                    ext,
+                    goto: *goto,
+                }
             }
         }
     };
@@ -944,16 +1239,33 @@ fn finish(lc: &LineCtx, st: RuleState, table: &str, opts: &RestoreOptions, revs:
             ip.src_mask = *sm;
             ip.dst = *d;
             ip.dst_mask = *dm;
-            let rule = Rule { ip, matches: matches.clone(), target: Target::Fallthrough, counters, origin: None };
-            rules.push(RuleSpec { rule, target: target.clone() });
+            let rule = Rule {
+                ip,
+                matches: matches.clone(),
+                target: Target::Fallthrough,
+                counters,
+                origin: None,
+            };
+            rules.push(RuleSpec {
+                rule,
+                target: target.clone(),
+            });
         }
     }
     Ok(match cmd {
         'A' => Op::Append { chain: c, rules },
         'C' => Op::Check { chain: c, rules },
-        'I' => Op::Insert { chain: c, num: st.rulenum.unwrap_or(1), rules },
+        'I' => Op::Insert {
+            chain: c,
+            num: st.rulenum.unwrap_or(1),
+            rules,
+        },
         'D' => Op::Delete { chain: c, rules },
-        'R' => Op::Replace { chain: c, num: st.rulenum.unwrap_or(1), rule: rules.remove(0) },
+        'R' => Op::Replace {
+            chain: c,
+            num: st.rulenum.unwrap_or(1),
+            rule: rules.remove(0),
+        },
         _ => unreachable!("has_rule covers A, C, I, D, R"),
     })
 }
@@ -963,7 +1275,10 @@ fn finish(lc: &LineCtx, st: RuleState, table: &str, opts: &RestoreOptions, revs:
 
 /// Parses a comma list of `ADDR[/MASK]` as iptables does; host names expand
 /// to every address they resolve to. Addresses come back masked.
-pub fn parse_addresses(family: Family, s: &str) -> std::result::Result<Vec<(IpAddr, IpAddr)>, String> {
+pub fn parse_addresses(
+    family: Family,
+    s: &str,
+) -> std::result::Result<Vec<(IpAddr, IpAddr)>, String> {
     let mut out = Vec::new();
     for item in s.split(',') {
         let item = item.trim_start();
@@ -976,14 +1291,20 @@ pub fn parse_addresses(family: Family, s: &str) -> std::result::Result<Vec<(IpAd
                 let mask = parse_mask4(mask)?;
                 let host = if mask == 0 { "0.0.0.0" } else { host };
                 for a in resolve4(host)? {
-                    out.push((IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)), IpAddr::V4(Ipv4Addr::from(mask))));
+                    out.push((
+                        IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)),
+                        IpAddr::V4(Ipv4Addr::from(mask)),
+                    ));
                 }
             }
             Family::V6 => {
                 let mask = parse_mask6(mask)?;
                 let host = if mask == 0 { "::" } else { host };
                 for a in resolve6(host)? {
-                    out.push((IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)), IpAddr::V6(Ipv6Addr::from(mask))));
+                    out.push((
+                        IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)),
+                        IpAddr::V6(Ipv6Addr::from(mask)),
+                    ));
                 }
             }
         }
@@ -1010,8 +1331,14 @@ fn parse_mask4(mask: Option<&str>) -> std::result::Result<u32, String> {
     if let Some(a) = numeric4(m, true) {
         return Ok(u32::from(a));
     }
-    let bits = ext::parse_uint(m, 0, 32).ok_or_else(|| format!("invalid mask `{m}' specified: expected 0 to 32 or a dotted mask"))?;
-    Ok(if bits == 0 { 0 } else { u32::MAX << (32 - bits) })
+    let bits = ext::parse_uint(m, 0, 32).ok_or_else(|| {
+        format!("invalid mask `{m}' specified: expected 0 to 32 or a dotted mask")
+    })?;
+    Ok(if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    })
 }
 
 fn resolve4(host: &str) -> std::result::Result<Vec<Ipv4Addr>, String> {
@@ -1029,8 +1356,14 @@ fn parse_mask6(mask: Option<&str>) -> std::result::Result<u128, String> {
     if let Ok(a) = m.parse::<Ipv6Addr>() {
         return Ok(u128::from(a));
     }
-    let bits = ext::parse_uint(m, 0, 128).ok_or_else(|| format!("invalid mask `{m}' specified: expected 0 to 128 or an IPv6 mask"))?;
-    Ok(if bits == 0 { 0 } else { u128::MAX << (128 - bits) })
+    let bits = ext::parse_uint(m, 0, 128).ok_or_else(|| {
+        format!("invalid mask `{m}' specified: expected 0 to 128 or an IPv6 mask")
+    })?;
+    Ok(if bits == 0 {
+        0
+    } else {
+        u128::MAX << (128 - bits)
+    })
 }
 
 fn resolve6(host: &str) -> std::result::Result<Vec<Ipv6Addr>, String> {

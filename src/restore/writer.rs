@@ -16,7 +16,14 @@ pub fn save_table(family: Family, table: &Table, counters: bool) -> Result<Strin
     for c in &chains {
         match c.policy {
             Some(p) => {
-                let _ = writeln!(out, ":{} {} [{}:{}]", c.name, p.name(), c.counters.packets, c.counters.bytes);
+                let _ = writeln!(
+                    out,
+                    ":{} {} [{}:{}]",
+                    c.name,
+                    p.name(),
+                    c.counters.packets,
+                    c.counters.bytes
+                );
             }
             None => {
                 let _ = writeln!(out, ":{} - [0:0]", c.name);
@@ -78,9 +85,24 @@ fn save_addr(out: &mut String, letter: char, a: &IpAddr, mask: &IpAddr, inv: boo
 }
 
 fn save_ip(out: &mut String, family: Family, ip: &IpMatch) {
-    save_addr(out, 's', &ip.src, &ip.src_mask, ip.invflags & inv_flags::SRCIP != 0);
-    save_addr(out, 'd', &ip.dst, &ip.dst_mask, ip.invflags & inv_flags::DSTIP != 0);
-    for (letter, iface, bit) in [('i', &ip.in_iface, inv_flags::VIA_IN), ('o', &ip.out_iface, inv_flags::VIA_OUT)] {
+    save_addr(
+        out,
+        's',
+        &ip.src,
+        &ip.src_mask,
+        ip.invflags & inv_flags::SRCIP != 0,
+    );
+    save_addr(
+        out,
+        'd',
+        &ip.dst,
+        &ip.dst_mask,
+        ip.invflags & inv_flags::DSTIP != 0,
+    );
+    for (letter, iface, bit) in [
+        ('i', &ip.in_iface, inv_flags::VIA_IN),
+        ('o', &ip.out_iface, inv_flags::VIA_OUT),
+    ] {
         if iface.is_any() {
             continue;
         }
@@ -110,11 +132,21 @@ fn save_ip(out: &mut String, family: Family, ip: &IpMatch) {
     }
 }
 
-fn save_ext(out: &mut String, kind: Kind, family: Family, e: &crate::rules::Extension, ctx: &RuleContext) -> Result<()> {
+fn save_ext(
+    out: &mut String,
+    kind: Kind,
+    family: Family,
+    e: &crate::rules::Extension,
+    ctx: &RuleContext,
+) -> Result<()> {
     let codec = ext::by_kernel_name(kind, family, &e.name).ok_or_else(|| {
         Error::Other(format!(
             "Can't find library for {} `{}' (revision {}): iptables-atomic cannot print it",
-            if kind == Kind::Match { "match" } else { "target" },
+            if kind == Kind::Match {
+                "match"
+            } else {
+                "target"
+            },
             e.name,
             e.revision
         ))
@@ -125,19 +157,33 @@ fn save_ext(out: &mut String, kind: Kind, family: Family, e: &crate::rules::Exte
         out.push_str(" [unsupported revision]");
         return Ok(());
     }
-    codec
-        .save(e.revision, &e.data, ctx, out)
-        .map_err(|m| Error::Other(format!("cannot print {} revision {}: {m}", e.name, e.revision)))
+    codec.save(e.revision, &e.data, ctx, out).map_err(|m| {
+        Error::Other(format!(
+            "cannot print {} revision {}: {m}",
+            e.name, e.revision
+        ))
+    })
 }
 
 /// Appends one `-A` line.
-pub fn save_rule(out: &mut String, family: Family, table: &str, chain: &Chain, r: &Rule, counters: bool) -> Result<()> {
+pub fn save_rule(
+    out: &mut String,
+    family: Family,
+    table: &str,
+    chain: &Chain,
+    r: &Rule,
+    counters: bool,
+) -> Result<()> {
     if counters {
         let _ = write!(out, "[{}:{}] ", r.counters.packets, r.counters.bytes);
     }
     let _ = write!(out, "-A {}", chain.name);
     save_ip(out, family, &r.ip);
-    let ctx = RuleContext { family, ip: &r.ip, table };
+    let ctx = RuleContext {
+        family,
+        ip: &r.ip,
+        table,
+    };
     for m in &r.matches {
         save_ext(out, Kind::Match, family, m, &ctx)?;
     }

@@ -111,7 +111,9 @@ impl Interface {
     pub fn parse(s: &str) -> Result<Interface, String> {
         let bytes = s.as_bytes();
         if bytes.len() >= 16 {
-            return Err(format!("interface name `{s}' must be shorter than 16 characters"));
+            return Err(format!(
+                "interface name `{s}' must be shorter than 16 characters"
+            ));
         }
         if bytes.is_empty() {
             return Err("Empty interface is likely to be undesired".into());
@@ -276,7 +278,13 @@ pub struct Rule {
 impl Rule {
     /// A rule with no condition and the given target.
     pub fn new(family: Family, target: Target) -> Rule {
-        Rule { ip: IpMatch::any(family), matches: Vec::new(), target, counters: Counters::default(), origin: None }
+        Rule {
+            ip: IpMatch::any(family),
+            matches: Vec::new(),
+            target,
+            counters: Counters::default(),
+            origin: None,
+        }
     }
 
     /// True when both rules are the same apart from counters (iptables `-D` semantics).
@@ -303,7 +311,13 @@ pub struct Chain {
 impl Chain {
     /// A new user-defined chain.
     pub fn user(name: &str) -> Chain {
-        Chain { name: name.to_string(), policy: None, counters: Counters::default(), rules: Vec::new(), origin: None }
+        Chain {
+            name: name.to_string(),
+            policy: None,
+            counters: Counters::default(),
+            rules: Vec::new(),
+            origin: None,
+        }
     }
 
     /// True for a built-in chain.
@@ -351,7 +365,10 @@ impl Table {
                 origin: None,
             })
             .collect();
-        Some(Table { name: name.to_string(), chains })
+        Some(Table {
+            name: name.to_string(),
+            chains,
+        })
     }
 
     /// Finds a chain by name.
@@ -368,7 +385,12 @@ impl Table {
     /// them: built-in chains in hook order, then user chains by strcmp.
     pub fn ordered_chains(&self) -> Vec<&Chain> {
         let mut builtin: Vec<&Chain> = self.chains.iter().filter(|c| c.is_builtin()).collect();
-        builtin.sort_by_key(|c| HOOK_NAMES.iter().position(|h| *h == c.name).unwrap_or(usize::MAX));
+        builtin.sort_by_key(|c| {
+            HOOK_NAMES
+                .iter()
+                .position(|h| *h == c.name)
+                .unwrap_or(usize::MAX)
+        });
         let mut user: Vec<&Chain> = self.chains.iter().filter(|c| !c.is_builtin()).collect();
         user.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         builtin.extend(user);

@@ -1,0 +1,253 @@
+//! Shared test harness: scratch network namespaces, the iptables-legacy
+//! oracle, and byte-level comparison of what the kernel holds.
+//!
+//! Every test here runs against the real kernel, inside namespaces it makes
+//! and deletes; the machine's own namespace is never touched.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use iptables_atomic::blob::layout::entry_layout;
+use iptables_atomic::kernel::{NetnsGuard, TableInfo, XtSocket};
+use iptables_atomic::Family;
+
+/// A named network namespace (`ip netns add`), deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        assert!(
+            is_root(),
+            "these tests need root (network namespaces, iptables-legacy as the oracle)"
+        );
+        let name = format!(
+            "ipta-{}-{}-{}",
+            tag,
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let st = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("run ip netns add");
+        assert!(st.success(), "ip netns add {name} failed");
+        Netns { name }
+    }
+
+    /// Runs a command inside the namespace with `input` on stdin.
+    pub fn run(&self, argv: &[&str], input: &[u8]) -> (i32, String, String) {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(argv)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ip netns exec");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Tables that exist in the namespace.
+    pub fn tables(&self, family: Family) -> Vec<String> {
+        let _g = NetnsGuard::enter(&self.name).expect("enter netns");
+        iptables_atomic::kernel::table_names(family).expect("table names")
+    }
+
+    /// GET_INFO + GET_ENTRIES of a table (creates it if absent).
+    pub fn raw(&self, family: Family, table: &str, keep_counters: bool) -> (TableInfo, Vec<u8>) {
+        let _g = NetnsGuard::enter(&self.name).expect("enter netns");
+        let sock = XtSocket::open(family).expect("socket");
+        let (info, mut blob) = sock.read_raw(table).expect("read table");
+        if !keep_counters {
+            zero_counters(family, &mut blob);
+        }
+        (info, blob)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+pub fn is_root() -> bool {
+    // SAFETY-free check: /proc/self/status Uid line.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Zeroes the packet/byte counters of every entry (they change with traffic).
+pub fn zero_counters(family: Family, blob: &mut [u8]) {
+    let l = entry_layout(family);
+    let mut off = 0;
+    while off + l.size <= blob.len() {
+        let next =
+            u16::from_ne_bytes([blob[off + l.next_offset], blob[off + l.next_offset + 1]]) as usize;
+        blob[off + l.counters..off + l.counters + 16].fill(0);
+        if next == 0 {
+            break;
+        }
+        off += next;
+    }
+}
+
+pub fn strip_comments(save: &str) -> String {
+    save.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+pub fn tables_in(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix('*'))
+        .map(|t| t.split_whitespace().next().unwrap_or("").to_string())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+pub fn legacy(family: Family, what: &str) -> &'static str {
+    match (family, what) {
+        (Family::V4, "restore") => "iptables-legacy-restore",
+        (Family::V4, _) => "iptables-legacy-save",
+        (Family::V6, "restore") => "ip6tables-legacy-restore",
+        (Family::V6, _) => "ip6tables-legacy-save",
+    }
+}
+
+/// One step of a sequence: a file and its restore flags.
+pub struct Step<'a> {
+    pub text: &'a str,
+    pub noflush: bool,
+    pub counters: bool,
+}
+
+/// Loads the steps with iptables-legacy-restore in one namespace and with
+/// the library in another (after `setup` ran in both), then compares every
+/// table's bytes and the save text. Returns a description of the first
+/// difference, or None.
+pub fn compare(family: Family, setup: &dyn Fn(&Netns), steps: &[Step]) -> Result<(), String> {
+    let reference = Netns::new("ref");
+    let candidate = Netns::new("cand");
+    setup(&reference);
+    setup(&candidate);
+    let counters = steps.iter().any(|s| s.counters);
+    for (i, s) in steps.iter().enumerate() {
+        let mut argv = vec![legacy(family, "restore")];
+        if s.noflush {
+            argv.push("-n");
+        }
+        if s.counters {
+            argv.push("-c");
+        }
+        let (rc, _, err) = reference.run(&argv, s.text.as_bytes());
+        if rc != 0 {
+            return Err(format!(
+                "step {i}: iptables-legacy-restore refused it: {err}"
+            ));
+        }
+        iptables_atomic::Restorer::new(family)
+            .netns(candidate.name.clone())
+            .noflush(s.noflush)
+            .counters(s.counters)
+            .restore_str(s.text)
+            .map_err(|e| format!("step {i}: iptables-atomic refused it: {e}"))?;
+    }
+    let mut names: Vec<String> = steps.iter().flat_map(|s| tables_in(s.text)).collect();
+    names.sort();
+    names.dedup();
+    for t in &names {
+        let (ri, rb) = reference.raw(family, t, counters);
+        let (ci, cb) = candidate.raw(family, t, counters);
+        if ri != ci {
+            return Err(format!(
+                "table {t}: GET_INFO differs:\n  reference {ri:?}\n  candidate {ci:?}"
+            ));
+        }
+        if rb != cb {
+            let at = rb
+                .iter()
+                .zip(&cb)
+                .position(|(a, b)| a != b)
+                .unwrap_or(rb.len().min(cb.len()));
+            return Err(format!(
+                "table {t}: entry bytes differ at offset {at} (sizes {} / {})",
+                rb.len(),
+                cb.len()
+            ));
+        }
+    }
+    let save = |ns: &Netns| {
+        let mut argv = vec![legacy(family, "save")];
+        if counters {
+            argv.push("-c");
+        }
+        strip_comments(&ns.run(&argv, b"").1)
+    };
+    let (rs, cs) = (save(&reference), save(&candidate));
+    if rs != cs {
+        return Err(format!(
+            "iptables-legacy-save differs:\n--- reference\n{rs}--- candidate\n{cs}"
+        ));
+    }
+    let ours = iptables_atomic::save(family, Some(&candidate.name), None, counters)
+        .map_err(|e| format!("our save failed: {e}"))?;
+    if strip_comments(&ours) != cs {
+        return Err(format!(
+            "iptables-atomic save differs from iptables-legacy-save:\n--- legacy\n{cs}--- ours\n{}",
+            strip_comments(&ours)
+        ));
+    }
+    Ok(())
+}
+
+/// The repository's own rule files.
+pub fn repo_rules(dir: &str) -> Vec<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(dir);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
+        .unwrap_or_else(|e| panic!("{}: {e}", d.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// ../shared/corpus next to the repository, when it is there.
+pub fn corpus() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    p.is_dir().then_some(p)
+}

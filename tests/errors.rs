@@ -1,0 +1,172 @@
+//! Broken input gets a clear error naming file, line and column, and the
+//! kernel is left exactly as it was: no table changed, none created.
+
+mod common;
+
+use std::process::Command;
+
+use common::Netns;
+use iptables_atomic::{Family, Restorer};
+
+const BASELINE: &str = "*filter\n:INPUT DROP [0:0]\n:keep - [0:0]\n-A INPUT -i lo -j ACCEPT\n-A INPUT -j keep\nCOMMIT\n";
+
+/// Installs the baseline, feeds `bad`, and checks the error and the kernel.
+fn refused(bad: &str, line: usize, needle: &str) -> String {
+    let ns = Netns::new("err");
+    Restorer::new(Family::V4)
+        .netns(ns.name.clone())
+        .restore_str(BASELINE)
+        .expect("baseline installs");
+    let before = ns.raw(Family::V4, "filter", true);
+    let tables = ns.tables(Family::V4);
+    let err = Restorer::new(Family::V4)
+        .netns(ns.name.clone())
+        .file_name("bad.rules")
+        .restore_str(bad)
+        .expect_err("a broken file must be refused");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("bad.rules:{line}")),
+        "`{msg}' should start with bad.rules:{line}"
+    );
+    assert!(
+        msg.to_lowercase().contains(&needle.to_lowercase()),
+        "`{msg}' should mention `{needle}'"
+    );
+    assert_eq!(ns.tables(Family::V4), tables, "no table may be created");
+    assert_eq!(
+        ns.raw(Family::V4, "filter", true),
+        before,
+        "the filter table must not change"
+    );
+    msg
+}
+
+#[test]
+fn unknown_match() {
+    refused(
+        "*filter\n-A INPUT -m nosuchmatch --foo 1 -j ACCEPT\nCOMMIT\n",
+        2,
+        "nosuchmatch",
+    );
+}
+
+#[test]
+fn unterminated_quote() {
+    let m = refused("*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j LOG --log-prefix \"oops\nCOMMIT\n", 3, "unterminated quote");
+    assert!(m.starts_with("bad.rules:3:30"), "column of the quote: {m}");
+}
+
+#[test]
+fn mask_too_long() {
+    refused(
+        "*filter\n-A INPUT -s 10.0.0.0/33 -j ACCEPT\nCOMMIT\n",
+        2,
+        "invalid mask",
+    );
+}
+
+#[test]
+fn port_out_of_range() {
+    refused(
+        "*filter\n-A INPUT -p tcp --dport 70000 -j ACCEPT\nCOMMIT\n",
+        2,
+        "70000",
+    );
+}
+
+#[test]
+fn jump_to_missing_chain() {
+    refused(
+        "*filter\n:a - [0:0]\n-A INPUT -j nosuchchain\nCOMMIT\n",
+        3,
+        "nosuchchain",
+    );
+}
+
+#[test]
+fn missing_commit() {
+    refused("*filter\n-A INPUT -j ACCEPT\n", 3, "COMMIT expected");
+}
+
+#[test]
+fn commit_without_newline() {
+    refused("*filter\n-A INPUT -j ACCEPT\nCOMMIT", 3, "newline");
+}
+
+#[test]
+fn later_table_error_leaves_earlier_tables_alone() {
+    // iptables-legacy-restore would have installed *nat before failing on *filter.
+    refused("*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j ACCEPT\nCOMMIT\n*filter\n-A INPUT -p tcp --dport x7 -j ACCEPT\nCOMMIT\n", 6, "x7");
+}
+
+#[test]
+fn binary_garbage() {
+    let garbage: String = "*filter\n".to_string() + "\u{1}\u{2}\u{7f}garbage\u{0}\u{3}\n";
+    refused(&garbage, 2, "NUL");
+    refused("*filter\n\u{1}\u{2}\u{3}\n", 2, "Bad argument");
+}
+
+#[test]
+fn policy_on_user_chain() {
+    refused(
+        "*filter\n:mine ACCEPT [0:0]\nCOMMIT\n",
+        2,
+        "Bad built-in chain name",
+    );
+}
+
+#[test]
+fn cli_reports_location_and_exit_code() {
+    let ns = Netns::new("cli");
+    let dir = std::env::temp_dir().join(format!("ipta-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.rules");
+    std::fs::write(
+        &bad,
+        "*filter\n-A INPUT -p tcp --dport 70000 -j ACCEPT\nCOMMIT\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iptables-atomic"))
+        .args(["restore", "--netns", &ns.name])
+        .arg(&bad)
+        .output()
+        .expect("run the CLI");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "malformed input exits 2 like iptables-restore: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}:2:", bad.display())),
+        "{stderr}"
+    );
+    assert!(ns.tables(Family::V4).is_empty(), "nothing may be created");
+    let good = dir.join("good.rules");
+    std::fs::write(
+        &good,
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iptables-atomic"))
+        .args(["restore", "--netns", &ns.name])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let save = Command::new(env!("CARGO_BIN_EXE_iptables-atomic"))
+        .args(["save", "--netns", &ns.name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&save.stdout);
+    assert!(
+        text.contains("-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,46 @@
+//! The repository's own rule files, installed by iptables-legacy-restore and
+//! by iptables-atomic in two fresh namespaces: kernel bytes and save text
+//! must be identical.
+
+mod common;
+
+use common::{compare, repo_rules, Step};
+use iptables_atomic::Family;
+
+fn run_dir(dir: &str, family: Family) {
+    let files = repo_rules(dir);
+    assert!(!files.is_empty(), "no rule files in tests/{dir}");
+    let mut failures = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read rules");
+        let counters =
+            text.lines().any(|l| l.starts_with('[')) || f.to_string_lossy().contains("counters");
+        if let Err(e) = compare(
+            family,
+            &|_| {},
+            &[Step {
+                text: &text,
+                noflush: false,
+                counters,
+            }],
+        ) {
+            failures.push(format!("{}: {e}", f.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} files differ:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "{} files byte-identical to iptables-legacy-restore",
+        files.len()
+    );
+}
+
+#[test]
+fn repo_rule_files_match_iptables_legacy() {
+    run_dir("rules", Family::V4);
+}
