@@ -220,8 +220,7 @@ fn corpus_rejected_are_refused_and_change_nothing() {
             f.file_name().unwrap().to_string_lossy()
         )))
         .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .next_back()
+        .rfind(|s| !s.is_empty())
         .unwrap_or_default()
         .to_string();
         assert!(
