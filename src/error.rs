@@ -66,6 +66,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The input line the error is about, if any.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Error::Parse { at, .. } | Error::Apply { at, .. } => Some(at.line),
+            _ => None,
+        }
+    }
+
     /// The exit status iptables-restore would use: 2 for bad input, 4 for the
     /// lock, 1 otherwise.
     pub fn exit_code(&self) -> i32 {

@@ -139,7 +139,27 @@ impl Restorer {
             Ok(s) => s,
             Err(_) => &AssumeLatest,
         };
-        let script = restore::parse(text, &self.options, revs)?;
+        let (script, parse_error) = restore::parse_partial(text, &self.options, revs);
+        if let Some(e) = parse_error {
+            // iptables-restore works line by line: a command before the bad
+            // line that cannot be carried out is what it would report.
+            let earlier = match &sock {
+                Ok(s) => kernel::table_names(family).ok().and_then(|existing| {
+                    apply::table_order(&script).into_iter().find_map(|name| {
+                        let live = apply::live_table(s, &existing, &name).ok()?;
+                        apply::build_table(&script, self.options.noflush, live).err()
+                    })
+                }),
+                Err(_) => apply::build_tables(&script, self.options.noflush, |n| {
+                    Table::new(n).ok_or_else(|| Error::Other(format!("unknown table `{n}'")))
+                })
+                .err(),
+            };
+            return Err(match earlier {
+                Some(a) if a.line().unwrap_or(usize::MAX) < e.line().unwrap_or(0) => a,
+                _ => e,
+            });
+        }
         let sock = match sock {
             Ok(s) => s,
             Err(e) if self.test => {

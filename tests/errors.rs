@@ -170,3 +170,14 @@ fn cli_reports_location_and_exit_code() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_first_failing_line_is_reported() {
+    // Line 3 cannot be carried out (policy on a user chain); line 5 does not
+    // parse. iptables-restore stops at line 3; so do we.
+    refused(
+        "*nat\n:mine - [0:0]\n:mine2 ACCEPT [0:0]\n-A mine -j ACCEPT\n-A mine -p tcp --dport 99999 -j ACCEPT\nCOMMIT\n",
+        3,
+        "Bad built-in chain name",
+    );
+}

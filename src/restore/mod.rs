@@ -8,7 +8,7 @@ pub mod lexer;
 mod parser;
 pub mod writer;
 
-pub use parser::{parse, parse_rule};
+pub use parser::{parse, parse_partial, parse_rule};
 
 use crate::rules::{Counters, Extension, Family, Rule, Verdict};
 

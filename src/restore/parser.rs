@@ -43,12 +43,46 @@ impl LineCtx<'_> {
 /// Parses a whole restore file. Every rule is parsed and encoded, so any
 /// error in the input is found before anything is applied.
 pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Result<Script> {
+    match parse_partial(text, opts, revs) {
+        (script, None) => Ok(script),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Parses as far as the first error: returns what parsed before it (the
+/// block being read at the error included, without its COMMIT) and the
+/// error. Callers use the partial script to find an earlier failure that
+/// iptables-restore, which works line by line, would have reported first.
+pub fn parse_partial(
+    text: &str,
+    opts: &RestoreOptions,
+    revs: &dyn RevisionSource,
+) -> (Script, Option<Error>) {
     let mut script = Script {
         family: opts.family,
         file_name: opts.file_name.clone(),
         blocks: Vec::new(),
     };
     let mut current: Option<Block> = None;
+    let res = parse_lines(text, opts, revs, &mut script, &mut current);
+    match res {
+        Ok(()) => (script, None),
+        Err(e) => {
+            if let Some(b) = current {
+                script.blocks.push(b);
+            }
+            (script, Some(e))
+        }
+    }
+}
+
+fn parse_lines(
+    text: &str,
+    opts: &RestoreOptions,
+    revs: &dyn RevisionSource,
+    script: &mut Script,
+    current: &mut Option<Block>,
+) -> Result<()> {
     let mut skipping = false;
     let lines = text.split_inclusive('\n');
     let mut line_no = 0usize;
@@ -81,7 +115,7 @@ pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Re
                     .unwrap_or("");
                 if opts.table.as_deref() == Some(name) {
                     skipping = false;
-                    current = Some(start_block(&lc, name, opts)?);
+                    *current = Some(start_block(&lc, name, opts)?);
                 }
             }
             continue;
@@ -99,7 +133,7 @@ pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Re
             continue;
         }
         if let Some(rest) = line.strip_prefix('*') {
-            if let Some(b) = &current {
+            if let Some(b) = current.as_ref() {
                 return Err(lc.err(
                     1,
                     format!(
@@ -120,7 +154,7 @@ pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Re
                     continue;
                 }
             }
-            current = Some(start_block(&lc, name, opts)?);
+            *current = Some(start_block(&lc, name, opts)?);
             continue;
         }
         let Some(block) = current.as_mut() else {
@@ -142,7 +176,7 @@ pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Re
             block.commands.push(Command { line: line_no, op });
         }
     }
-    if let Some(b) = current {
+    if let Some(b) = current.as_ref() {
         let lc = LineCtx {
             file: &opts.file_name,
             line: line_no + 1,
@@ -155,7 +189,7 @@ pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Re
             ),
         ));
     }
-    Ok(script)
+    Ok(())
 }
 
 fn start_block(lc: &LineCtx, name: &str, opts: &RestoreOptions) -> Result<Block> {
