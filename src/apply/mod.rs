@@ -284,6 +284,14 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 None => table.chains.iter_mut().for_each(|c| c.rules.clear()),
             },
             Op::Zero(name, num) => {
+                // libiptc's COUNTER_MAP_ZEROED: keep only what arrives after the read.
+                // Counters the input set (new rules, -c, policies) are left alone.
+                fn zero(counters: &mut Counters, origin: &mut Option<crate::rules::Origin>) {
+                    if let Some((_, base)) = origin {
+                        *base = *counters;
+                        *counters = Counters::default();
+                    }
+                }
                 let zero_chain = |c: &mut Chain, num: Option<usize>| -> Result<()> {
                     match num {
                         Some(n) => {
@@ -296,17 +304,14 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                                     1,
                                 )
                             })?;
-                            r.counters = Counters::default();
-                            r.origin = None;
+                            zero(&mut r.counters, &mut r.origin);
                         }
                         None => {
                             for r in &mut c.rules {
-                                r.counters = Counters::default();
-                                r.origin = None;
+                                zero(&mut r.counters, &mut r.origin);
                             }
                             if c.is_builtin() {
-                                c.counters = Counters::default();
-                                c.origin = None;
+                                zero(&mut c.counters, &mut c.origin);
                             }
                         }
                     }
@@ -461,10 +466,15 @@ pub fn commit_table(
                 let counters: Vec<Counters> = enc
                     .counters
                     .iter()
-                    .map(|(given, origin)| {
-                        origin
-                            .and_then(|o| old.get(o as usize).copied())
-                            .unwrap_or(*given)
+                    .map(|(given, origin)| match origin {
+                        Some((o, base)) => old
+                            .get(*o as usize)
+                            .map(|c| Counters {
+                                packets: c.packets.saturating_sub(base.packets),
+                                bytes: c.bytes.saturating_sub(base.bytes),
+                            })
+                            .unwrap_or(*given),
+                        None => *given,
                     })
                     .collect();
                 if counters.iter().any(|c| *c != Counters::default()) {

@@ -227,7 +227,7 @@ pub fn decode_table(
                     })?;
                 chain.policy = Some(v);
                 chain.counters = r.counters;
-                chain.origin = Some(i as u32);
+                chain.origin = Some((i as u32, r.counters));
                 let (c, _) = cur.take().expect("current chain");
                 chains.push(c);
                 continue;
@@ -276,7 +276,7 @@ pub fn decode_table(
             matches: r.matches.clone(),
             target,
             counters: r.counters,
-            origin: Some(i as u32),
+            origin: Some((i as u32, Counters::default())),
         });
     }
     if let Some((c, _)) = cur.take() {

@@ -27,14 +27,14 @@ pub struct EncodedTable {
     pub num_entries: u32,
     /// The entries.
     pub entries: Vec<u8>,
-    /// Per entry: the counters to add after the replace, and the index of the
-    /// live entry whose counters carry over (taking precedence when set).
-    pub counters: Vec<(Counters, Option<u32>)>,
+    /// Per entry: the counters to add after the replace, or the live entry
+    /// whose counters (minus a base) carry over instead.
+    pub counters: Vec<(Counters, Option<(u32, Counters)>)>,
 }
 
 enum Piece<'a> {
     Rule(&'a crate::rules::Rule),
-    Policy(Verdict, Counters, Option<u32>),
+    Policy(Verdict, Counters, Option<(u32, Counters)>),
     Head(&'a str),
     Tail,
     End,

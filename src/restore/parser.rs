@@ -542,6 +542,9 @@ fn parse_rule_line(
                 match r {
                     Some(OptRef::Builtin(i)) => {
                         let (lname, short, has) = BUILTIN[i];
+                        if attached.is_some() {
+                            refuse_attached(lc, w, short)?;
+                        }
                         let arg = take_arg(
                             lc,
                             &mut cur,
@@ -660,6 +663,7 @@ fn parse_rule_line(
                 let arg = match has {
                     Has::No => None,
                     _ if !attached.is_empty() => {
+                        refuse_attached(lc, w, c)?;
                         k = chars.len();
                         Some(attached)
                     }
@@ -817,6 +821,19 @@ fn parse_protocol(s: &str) -> std::result::Result<u16, String> {
     crate::netdb::protocol_by_name(s)
         .map(u16::from)
         .ok_or_else(|| format!("unknown protocol \"{s}\" specified"))
+}
+
+/// iptables reads the value of -p, -s, -d, -i, -o and -j from the next
+/// word of the command line, not from text attached to the option (`-ptcp`,
+/// `--protocol=tcp`), so it fails on those forms: so do we, more clearly.
+fn refuse_attached(lc: &LineCtx, w: &Word, c: char) -> Result<()> {
+    if "psdioj".contains(c) {
+        return Err(lc.err(
+            w.column,
+            format!("`{}': iptables does not accept a value attached to -{c}; write `-{c} VALUE' with a space", w.text),
+        ));
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

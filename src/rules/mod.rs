@@ -259,6 +259,10 @@ pub enum Target {
     Extension(Extension),
 }
 
+/// A live kernel entry whose counters a new entry takes over on commit:
+/// (entry index, base to subtract).
+pub(crate) type Origin = (u32, Counters);
+
 /// One rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rule {
@@ -270,9 +274,11 @@ pub struct Rule {
     pub target: Target,
     /// Counters to install the rule with.
     pub counters: Counters,
-    /// Index of the live kernel entry this rule was read from, so that its
-    /// current counters carry over on commit (as libiptc does).
-    pub(crate) origin: Option<u32>,
+    /// Where this rule's counters come from on commit, as libiptc does it:
+    /// the live kernel entry it was read from, minus a base (zero to carry
+    /// the counters over; the counters read, after `-Z`, to keep only what
+    /// arrived since).
+    pub(crate) origin: Option<Origin>,
 }
 
 impl Rule {
@@ -304,8 +310,10 @@ pub struct Chain {
     pub counters: Counters,
     /// The rules.
     pub rules: Vec<Rule>,
-    /// Index of the live policy entry, for counter carry-over.
-    pub(crate) origin: Option<u32>,
+    /// The live policy entry and the counters read from it: on commit the
+    /// policy keeps only what arrived since it was read (libiptc's
+    /// COUNTER_MAP_ZEROED), unless the input sets the policy.
+    pub(crate) origin: Option<Origin>,
 }
 
 impl Chain {
