@@ -257,3 +257,77 @@ pub fn read_table(family: Family, netns: Option<&str>, table: &str) -> Result<Ta
     let _ns = netns.map(NetnsGuard::enter).transpose()?;
     Ok(XtSocket::open(family)?.read_table(table)?.1)
 }
+
+/// Builds one rule from iptables arguments, e.g.
+/// `rule(Family::V4, "filter", "-p tcp --dport 22 -j ACCEPT")`. A `-j NAME`
+/// that is neither a verdict nor a target extension is a jump to the user
+/// chain NAME (checked when the table is encoded). Extension revisions are
+/// the ones the running kernel supports, when it can be asked.
+pub fn rule(family: Family, table: &str, args: &str) -> Result<Rule> {
+    let sock = XtSocket::open(family).ok();
+    let revs: &dyn RevisionSource = match &sock {
+        Some(s) => s,
+        None => &AssumeLatest,
+    };
+    let op = restore::parse_rule(&format!("-A RULE {args}"), table, family, revs)?;
+    let Some(restore::Op::Append { mut rules, .. }) = op else {
+        return Err(Error::Other(format!(
+            "`{args}' is not a rule for this family"
+        )));
+    };
+    if rules.len() != 1 {
+        return Err(Error::Other(format!(
+            "`{args}' expands to {} rules (several addresses); build them one by one",
+            rules.len()
+        )));
+    }
+    let spec = rules.remove(0);
+    let mut r = spec.rule;
+    r.target = match spec.target {
+        restore::TargetSpec::None => Target::Fallthrough,
+        restore::TargetSpec::Verdict(v) => Target::Verdict(v),
+        restore::TargetSpec::Named { ext: Some(e), .. } => Target::Extension(e),
+        restore::TargetSpec::Named {
+            name, goto: true, ..
+        } => Target::Goto(name),
+        restore::TargetSpec::Named { name, .. } => Target::Jump(name),
+    };
+    Ok(r)
+}
+
+/// Installs a whole ruleset built in code: each table is replaced with one
+/// SET_REPLACE, holding the xtables lock. Rules equal to a live rule in the
+/// same chain keep that rule's counters; other counters are the rules' own.
+pub fn commit(ruleset: &Ruleset, netns: Option<&str>, wait: Option<Duration>) -> Result<Report> {
+    let _ns = netns.map(NetnsGuard::enter).transpose()?;
+    let sock = XtSocket::open(ruleset.family)?;
+    for t in &ruleset.tables {
+        blob::encode_table(ruleset.family, t)?;
+    }
+    let _lock = XtablesLock::acquire(wait)?;
+    let existing = kernel::table_names(ruleset.family)?;
+    let mut report = Report::default();
+    for t in &ruleset.tables {
+        let live = apply::live_table(&sock, &existing, &t.name)?;
+        let desired = apply::keep_counters(&live, t.clone());
+        let c = apply::commit_table(
+            &sock,
+            &t.name,
+            |live| Ok(apply::keep_counters(&live, t.clone())),
+            desired,
+        )?;
+        report.tables.push(c);
+    }
+    Ok(report)
+}
+
+/// Reads every live table of a family (or none, if there are none yet).
+pub fn read_ruleset(family: Family, netns: Option<&str>) -> Result<Ruleset> {
+    let _ns = netns.map(NetnsGuard::enter).transpose()?;
+    let sock = XtSocket::open(family)?;
+    let mut tables = Vec::new();
+    for name in kernel::table_names(family)? {
+        tables.push(sock.read_table(&name)?.1);
+    }
+    Ok(Ruleset { family, tables })
+}

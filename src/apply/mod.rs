@@ -501,3 +501,36 @@ pub fn commit_table(
         }
     }
 }
+
+/// Gives each rule of `desired` that has no counter source the counters of
+/// the first unused equal rule in the same chain of `live`, so a declarative
+/// update keeps the counters of rules it did not change.
+pub fn keep_counters(live: &Table, mut desired: Table) -> Table {
+    // Entry indexes of the live table, in the order the blob holds them.
+    let mut index = std::collections::HashMap::new();
+    for c in &live.chains {
+        for (i, r) in c.rules.iter().enumerate() {
+            if let Some((o, _)) = r.origin {
+                index.insert((c.name.clone(), i), o);
+            }
+        }
+    }
+    for chain in &mut desired.chains {
+        let Some(lc) = live.chain(&chain.name) else {
+            continue;
+        };
+        let mut used = vec![false; lc.rules.len()];
+        for r in &mut chain.rules {
+            if r.origin.is_some() {
+                continue;
+            }
+            if let Some(i) = (0..lc.rules.len()).find(|&i| !used[i] && lc.rules[i].same_rule(r)) {
+                used[i] = true;
+                if let Some(o) = index.get(&(chain.name.clone(), i)) {
+                    r.origin = Some((*o, Counters::default()));
+                }
+            }
+        }
+    }
+    desired
+}
