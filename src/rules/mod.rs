@@ -263,8 +263,9 @@ pub enum Target {
 /// (entry index, base to subtract).
 pub(crate) type Origin = (u32, Counters);
 
-/// One rule.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// One rule. Equality looks at what the rule is (header match, matches,
+/// target, counters), not at where its counters come from.
+#[derive(Debug, Clone)]
 pub struct Rule {
     /// The IP header match.
     pub ip: IpMatch,
@@ -280,6 +281,34 @@ pub struct Rule {
     /// arrived since).
     pub(crate) origin: Option<Origin>,
 }
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Rule) -> bool {
+        self.same_rule(other) && self.counters == other.counters
+    }
+}
+
+impl Eq for Rule {}
+
+impl std::hash::Hash for Rule {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.ip.hash(state);
+        self.matches.hash(state);
+        self.target.hash(state);
+        self.counters.hash(state);
+    }
+}
+
+impl PartialEq for Chain {
+    fn eq(&self, other: &Chain) -> bool {
+        self.name == other.name
+            && self.policy == other.policy
+            && self.counters == other.counters
+            && self.rules == other.rules
+    }
+}
+
+impl Eq for Chain {}
 
 impl Rule {
     /// A rule with no condition and the given target.
@@ -300,7 +329,7 @@ impl Rule {
 }
 
 /// A chain: built-in (with a policy) or user-defined.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Chain {
     /// The name.
     pub name: String,
