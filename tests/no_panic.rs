@@ -96,7 +96,10 @@ proptest! {
 }
 
 /// Tables built from the repository's rule files, encoded.
-fn encoded_tables() -> Vec<(Family, Vec<u8>, [u32; 5], [u32; 5], u32, String)> {
+/// (family, entries, hook_entry, underflow, valid_hooks, table name)
+type Encoded = (Family, Vec<u8>, [u32; 5], [u32; 5], u32, String);
+
+fn encoded_tables() -> Vec<Encoded> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules");
     let mut out = Vec::new();
     let mut paths: Vec<_> = std::fs::read_dir(dir)
@@ -152,7 +155,7 @@ proptest! {
 
     #[test]
     fn mutated_real_blobs_never_panic(pick in any::<prop::sample::Index>(), flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
-        static TABLES: std::sync::OnceLock<Vec<(Family, Vec<u8>, [u32; 5], [u32; 5], u32, String)>> = std::sync::OnceLock::new();
+        static TABLES: std::sync::OnceLock<Vec<Encoded>> = std::sync::OnceLock::new();
         let tables = TABLES.get_or_init(encoded_tables);
         let (family, mut blob, hooks, under, valid, name) = tables[pick.index(tables.len())].clone();
         for (at, v) in flips {

@@ -329,16 +329,25 @@ pub fn save_inv(out: &mut String, inv: bool) {
     }
 }
 
-/// Quotes a string as xtables_save_string does: in double quotes, with `"`
-/// and `\` escaped.
+/// Prints a string as xtables_save_string does: bare when it is made only of
+/// letters, digits, `_` and `-` (and is not empty); otherwise in double quotes
+/// with `"`, `\\` and `'` escaped by a backslash.
 pub fn save_string(out: &mut String, s: &[u8]) {
-    out.push_str(" \"");
-    for &b in s {
-        if b == b'"' || b == b'\\' {
-            out.push('\\');
-        }
-        out.push(b as char);
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-';
+    out.push(' ');
+    if !s.is_empty() && s.iter().all(plain) {
+        out.push_str(&String::from_utf8_lossy(s));
+        return;
     }
+    out.push('"');
+    let mut buf = Vec::with_capacity(s.len() + 2);
+    for &b in s {
+        if b == b'"' || b == b'\\' || b == b'\'' {
+            buf.push(b'\\');
+        }
+        buf.push(b);
+    }
+    out.push_str(&String::from_utf8_lossy(&buf));
     out.push('"');
 }
 
