@@ -44,3 +44,8 @@ fn run_dir(dir: &str, family: Family) {
 fn repo_rule_files_match_iptables_legacy() {
     run_dir("rules", Family::V4);
 }
+
+#[test]
+fn repo_ipv6_rule_files_match_ip6tables_legacy() {
+    run_dir("rules6", Family::V6);
+}
