@@ -17,6 +17,36 @@ struct Cli {
     command: Cmd,
 }
 
+const RESTORE_EXAMPLES: &str = "\
+EXAMPLES:
+  Check a file (parse it, build every table on the live ones) without changing anything:
+      iptables-atomic restore -t -v /etc/iptables/rules.v4
+  Install it (every table in the file, each swapped in atomically):
+      iptables-atomic restore /etc/iptables/rules.v4
+  Add to what is installed, keeping the counters of untouched rules:
+      iptables-atomic restore -n < kube-proxy-partial.rules
+  Work inside a network namespace made with `ip netns add lab`:
+      iptables-atomic restore --netns lab rules.v4
+  IPv6:
+      iptables-atomic restore --family 6 /etc/iptables/rules.v6
+
+FILE FORMAT:
+  The iptables-restore format: `*TABLE`, `:CHAIN POLICY [packets:bytes]` (`-`
+  for user chains), rule commands (-A -I -D -R -N -X -F -Z -P -E), `COMMIT`.
+  Lines starting with `#` are comments. Double quotes group words
+  (`--log-prefix \"Denied: \"`), backslash escapes inside them.
+
+";
+
+const SAVE_EXAMPLES: &str = "\
+EXAMPLES:
+  Every table, as iptables-legacy-save prints it:
+      iptables-atomic save
+  One table with rule counters, from a namespace:
+      iptables-atomic save -c -t filter --netns lab
+
+";
+
 const EXIT_CODES: &str = "\
 EXIT STATUS:
   0  success
@@ -33,7 +63,7 @@ enum Cmd {
     /// Every table named in the input is parsed and built first; then each is
     /// swapped in with one setsockopt(IPT_SO_SET_REPLACE). Tables the input
     /// does not name are not touched.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, after_long_help = format!("{RESTORE_EXAMPLES}{EXIT_CODES}"))]
     Restore {
         /// The rules file; standard input when absent.
         file: Option<String>,
@@ -69,7 +99,7 @@ enum Cmd {
         netns: Option<String>,
     },
     /// Print the installed tables as iptables-save text.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, after_long_help = format!("{SAVE_EXAMPLES}{EXIT_CODES}"))]
     Save {
         /// Only this table.
         #[arg(short = 't', long = "table", value_name = "TABLE")]
