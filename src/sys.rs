@@ -116,13 +116,14 @@ pub(crate) fn setsockopt(
     Ok(())
 }
 
-/// Resolves a host name to IPv4 addresses the way iptables does:
-/// getaddrinfo(3) with AF_INET and SOCK_RAW, every answer in the order given.
-pub(crate) fn resolve_ipv4(name: &str) -> Option<Vec<Ipv4Addr>> {
+/// Resolves a host name the way iptables does: getaddrinfo(3) with the
+/// family (`AF_INET` or `AF_INET6`) and SOCK_RAW, every answer in the order
+/// given. `None` when the name does not resolve.
+pub(crate) fn resolve(name: &str, family: libc::c_int) -> Option<Vec<std::net::IpAddr>> {
     let cname = CString::new(name).ok()?;
     // SAFETY: addrinfo is plain old data; all-zero is a valid "no hints" value.
     let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
-    hints.ai_family = libc::AF_INET;
+    hints.ai_family = family;
     hints.ai_socktype = libc::SOCK_RAW;
     let mut res: *mut libc::addrinfo = std::ptr::null_mut();
     // SAFETY: cname is NUL-terminated, hints is initialised, res receives a list
@@ -136,10 +137,14 @@ pub(crate) fn resolve_ipv4(name: &str) -> Option<Vec<Ipv4Addr>> {
     while !p.is_null() {
         // SAFETY: p is a node of the list getaddrinfo returned and not yet freed.
         let ai = unsafe { &*p };
-        if ai.ai_family == libc::AF_INET && !ai.ai_addr.is_null() {
+        if !ai.ai_addr.is_null() && ai.ai_family == libc::AF_INET {
             // SAFETY: for AF_INET, ai_addr points to a sockaddr_in.
             let sin = unsafe { &*(ai.ai_addr as *const libc::sockaddr_in) };
-            out.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            out.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).into());
+        } else if !ai.ai_addr.is_null() && ai.ai_family == libc::AF_INET6 {
+            // SAFETY: for AF_INET6, ai_addr points to a sockaddr_in6.
+            let sin = unsafe { &*(ai.ai_addr as *const libc::sockaddr_in6) };
+            out.push(std::net::Ipv6Addr::from(sin.sin6_addr.s6_addr).into());
         }
         p = ai.ai_next;
     }
@@ -148,34 +153,30 @@ pub(crate) fn resolve_ipv4(name: &str) -> Option<Vec<Ipv4Addr>> {
     Some(out)
 }
 
-/// Resolves a host name to IPv6 addresses (AF_INET6, SOCK_RAW), as ip6tables does.
+/// [`resolve`] for IPv4 only.
+pub(crate) fn resolve_ipv4(name: &str) -> Option<Vec<Ipv4Addr>> {
+    let all = resolve(name, libc::AF_INET)?;
+    Some(
+        all.into_iter()
+            .filter_map(|a| match a {
+                std::net::IpAddr::V4(v) => Some(v),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect(),
+    )
+}
+
+/// [`resolve`] for IPv6 only.
 pub(crate) fn resolve_ipv6(name: &str) -> Option<Vec<std::net::Ipv6Addr>> {
-    let cname = CString::new(name).ok()?;
-    // SAFETY: as in resolve_ipv4.
-    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
-    hints.ai_family = libc::AF_INET6;
-    hints.ai_socktype = libc::SOCK_RAW;
-    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
-    // SAFETY: as in resolve_ipv4.
-    let rc = unsafe { libc::getaddrinfo(cname.as_ptr(), std::ptr::null(), &hints, &mut res) };
-    if rc != 0 {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut p = res;
-    while !p.is_null() {
-        // SAFETY: p is a live node of the getaddrinfo list.
-        let ai = unsafe { &*p };
-        if ai.ai_family == libc::AF_INET6 && !ai.ai_addr.is_null() {
-            // SAFETY: for AF_INET6, ai_addr points to a sockaddr_in6.
-            let sin = unsafe { &*(ai.ai_addr as *const libc::sockaddr_in6) };
-            out.push(std::net::Ipv6Addr::from(sin.sin6_addr.s6_addr));
-        }
-        p = ai.ai_next;
-    }
-    // SAFETY: freed exactly once.
-    unsafe { libc::freeaddrinfo(res) };
-    Some(out)
+    let all = resolve(name, libc::AF_INET6)?;
+    Some(
+        all.into_iter()
+            .filter_map(|a| match a {
+                std::net::IpAddr::V6(v) => Some(v),
+                std::net::IpAddr::V4(_) => None,
+            })
+            .collect(),
+    )
 }
 
 #[repr(C)]

@@ -63,6 +63,13 @@ fn resolve(table: &Table, spec: &RuleSpec, file: &str, line: usize) -> Result<Ru
     Ok(rule)
 }
 
+fn resolve_all(table: &Table, specs: &[RuleSpec], file: &str, line: usize) -> Result<Vec<Rule>> {
+    specs
+        .iter()
+        .map(|r| resolve(table, r, file, line))
+        .collect()
+}
+
 fn chain_mut<'a>(
     table: &'a mut Table,
     name: &str,
@@ -133,17 +140,11 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 }
             }
             Op::Append { chain, rules } => {
-                let resolved = rules
-                    .iter()
-                    .map(|r| resolve(table, r, file, line))
-                    .collect::<Result<Vec<_>>>()?;
+                let resolved = resolve_all(table, rules, file, line)?;
                 chain_mut(table, chain, file, line)?.rules.extend(resolved);
             }
             Op::Insert { chain, num, rules } => {
-                let resolved = rules
-                    .iter()
-                    .map(|r| resolve(table, r, file, line))
-                    .collect::<Result<Vec<_>>>()?;
+                let resolved = resolve_all(table, rules, file, line)?;
                 let c = chain_mut(table, chain, file, line)?;
                 if *num > c.rules.len() + 1 {
                     return Err(fail(
@@ -162,10 +163,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 }
             }
             Op::Delete { chain, rules } => {
-                let resolved = rules
-                    .iter()
-                    .map(|r| resolve(table, r, file, line))
-                    .collect::<Result<Vec<_>>>()?;
+                let resolved = resolve_all(table, rules, file, line)?;
                 let c = chain_mut(table, chain, file, line)?;
                 for r in resolved {
                     let pos = c
@@ -217,10 +215,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 c.rules[num - 1] = r;
             }
             Op::Check { chain, rules } => {
-                let resolved = rules
-                    .iter()
-                    .map(|r| resolve(table, r, file, line))
-                    .collect::<Result<Vec<_>>>()?;
+                let resolved = resolve_all(table, rules, file, line)?;
                 let c = chain_mut(table, chain, file, line)?;
                 for r in resolved {
                     if !c.rules.iter().any(|x| x.same_rule(&r)) {

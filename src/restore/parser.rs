@@ -769,28 +769,29 @@ fn load_proto(st: &mut RuleState, family: Family) -> bool {
     true
 }
 
-/// xtables_chain_protos first, then /etc/protocols.
+/// iptables' own protocol names (xtables_chain_protos), looked up before
+/// /etc/protocols in both directions.
+const CHAIN_PROTOS: &[(&str, u16)] = &[
+    ("tcp", 6),
+    ("sctp", 132),
+    ("udp", 17),
+    ("udplite", 136),
+    ("icmp", 1),
+    ("ipv6-icmp", 58),
+    ("icmpv6", 58),
+    ("esp", 50),
+    ("ah", 51),
+    ("mobility-header", 135),
+    ("ipv6-mh", 135),
+    ("mh", 135),
+    ("all", 0),
+];
+
+/// The name iptables prints for a protocol number: xtables_chain_protos
+/// first, then /etc/protocols.
 pub(crate) fn proto_to_name(num: u16) -> Option<&'static str> {
-    const PROTOS: &[(&str, u16)] = &[
-        ("tcp", 6),
-        ("sctp", 132),
-        ("udp", 17),
-        ("udplite", 136),
-        ("icmp", 1),
-        ("ipv6-icmp", 58),
-        ("icmpv6", 58),
-        ("esp", 50),
-        ("ah", 51),
-        ("mobility-header", 135),
-        ("ipv6-mh", 135),
-        ("mh", 135),
-        ("all", 0),
-    ];
-    if let Some((n, _)) = PROTOS.iter().find(|(_, p)| *p == num) {
+    if let Some((n, _)) = CHAIN_PROTOS.iter().find(|(_, p)| *p == num) {
         return Some(n);
-    }
-    if num == 0 {
-        return None;
     }
     u8::try_from(num).ok().and_then(crate::netdb::protocol_name)
 }
@@ -800,22 +801,7 @@ fn parse_protocol(s: &str) -> std::result::Result<u16, String> {
     if let Some(v) = ext::parse_uint(s, 0, 255) {
         return Ok(v as u16);
     }
-    const NAMES: &[(&str, u16)] = &[
-        ("tcp", 6),
-        ("sctp", 132),
-        ("udp", 17),
-        ("udplite", 136),
-        ("icmp", 1),
-        ("ipv6-icmp", 58),
-        ("icmpv6", 58),
-        ("esp", 50),
-        ("ah", 51),
-        ("mobility-header", 135),
-        ("ipv6-mh", 135),
-        ("mh", 135),
-        ("all", 0),
-    ];
-    if let Some((_, n)) = NAMES.iter().find(|(n, _)| *n == s) {
+    if let Some((_, n)) = CHAIN_PROTOS.iter().find(|(n, _)| *n == s) {
         return Ok(*n);
     }
     crate::netdb::protocol_by_name(s)
