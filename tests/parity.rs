@@ -15,9 +15,21 @@ fn run_dir(dir: &str, family: Family) {
         let text = std::fs::read_to_string(f).expect("read rules");
         let counters =
             text.lines().any(|l| l.starts_with('[')) || f.to_string_lossy().contains("counters");
+        // "# setup: CMD" header lines (e.g. `nfacct add NAME`) run in both
+        // namespaces before the restore.
+        let setup_cmds: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# setup: "))
+            .collect();
+        let setup = |ns: &common::Netns| {
+            for cmd in &setup_cmds {
+                let (rc, _, err) = ns.run(&["sh", "-c", cmd], b"");
+                assert_eq!(rc, 0, "setup `{cmd}` in {}: {err}", ns.name);
+            }
+        };
         if let Err(e) = compare(
             family,
-            &|_| {},
+            &setup,
             &[Step {
                 text: &text,
                 noflush: false,

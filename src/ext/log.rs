@@ -84,30 +84,6 @@ pub(crate) fn prefix_bytes<'a>(
     Ok(&b[..b.len().min(size - 1)])
 }
 
-/// Prints a string as xtables_save_string does: bare when it is made only of
-/// `[A-Za-z0-9_-]` (and not empty), else in double quotes with `"`, `\` and
-/// `'` escaped by a backslash.
-pub(crate) fn save_xt_string(out: &mut String, s: &[u8]) {
-    let plain = !s.is_empty()
-        && s.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
-    out.push(' ');
-    if plain {
-        out.push_str(&String::from_utf8_lossy(s));
-        return;
-    }
-    let mut q = Vec::with_capacity(s.len() + 2);
-    q.push(b'"');
-    for &c in s {
-        if matches!(c, b'"' | b'\\' | b'\'') {
-            q.push(b'\\');
-        }
-        q.push(c);
-    }
-    q.push(b'"');
-    out.push_str(&String::from_utf8_lossy(&q));
-}
-
 struct Log;
 
 impl Codec for Log {
@@ -167,7 +143,7 @@ impl Codec for Log {
         let prefix = r.cstr(field::PREFIX, field::PREFIX_LEN)?;
         if !prefix.is_empty() {
             out.push_str(" --log-prefix");
-            save_xt_string(out, prefix);
+            super::save_string(out, prefix);
         }
         let level = r.u8(field::LEVEL)?;
         if level != DEFAULT_LEVEL {

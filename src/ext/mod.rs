@@ -351,6 +351,21 @@ pub fn save_string(out: &mut String, s: &[u8]) {
     out.push('"');
 }
 
+/// Prints a string always in double quotes with `"` and `\\` escaped (the
+/// quoting of libxt_string and of a few other extensions' own printers).
+pub fn save_quoted(out: &mut String, s: &[u8]) {
+    let mut buf = Vec::with_capacity(s.len() + 3);
+    buf.extend_from_slice(b" \"");
+    for &b in s {
+        if b == b'"' || b == b'\\' {
+            buf.push(b'\\');
+        }
+        buf.push(b);
+    }
+    buf.push(b'"');
+    out.push_str(&String::from_utf8_lossy(&buf));
+}
+
 /// An unknown option reached a codec (a parser bug or a stale table).
 pub fn unknown_option(ext: &str, o: &OptValue) -> String {
     format!("{ext}: unknown option \"--{}\"", o.name)

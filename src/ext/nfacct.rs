@@ -26,28 +26,6 @@ mod field {
         offset_of!(xt_nfacct_match_info, nfacct) - offset_of!(xt_nfacct_match_info, name);
 }
 
-/// Prints a string as xtables_save_string does: bare when it is a non-empty
-/// run of `[A-Za-z0-9_-]`, otherwise in double quotes with `"`, `\` and `'`
-/// escaped by a backslash.
-pub(crate) fn save_xt_string(out: &mut String, s: &[u8]) {
-    let plain = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-';
-    out.push(' ');
-    if !s.is_empty() && s.iter().all(plain) {
-        out.push_str(&String::from_utf8_lossy(s));
-        return;
-    }
-    let mut q = Vec::with_capacity(s.len() + 2);
-    q.push(b'"');
-    for &c in s {
-        if matches!(c, b'"' | b'\\' | b'\'') {
-            q.push(b'\\');
-        }
-        q.push(c);
-    }
-    q.push(b'"');
-    out.push_str(&String::from_utf8_lossy(&q));
-}
-
 struct Nfacct;
 
 impl Codec for Nfacct {
@@ -108,7 +86,7 @@ impl Codec for Nfacct {
         // nfacct_print_name prints " --nfacct-name " and xtables_save_string
         // adds its own leading space: two spaces in the saved line.
         out.push_str(" --nfacct-name ");
-        save_xt_string(out, r.cstr(off, field::NAME_LEN)?);
+        super::save_string(out, r.cstr(off, field::NAME_LEN)?);
         Ok(())
     }
 }
@@ -245,7 +223,7 @@ mod tests {
     fn save_string_quotes_like_xtables() {
         let q = |s: &str| {
             let mut o = String::new();
-            save_xt_string(&mut o, s.as_bytes());
+            crate::ext::save_string(&mut o, s.as_bytes());
             o
         };
         assert_eq!(q("a-b_9"), " a-b_9");

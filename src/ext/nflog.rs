@@ -2,7 +2,7 @@
 
 use std::mem::offset_of;
 
-use super::log::{prefix_bytes, save_xt_string};
+use super::log::prefix_bytes;
 use super::mark_tg::{check_exclusions, parse_u32, Excl};
 use super::{
     no_invert, once, opt, parse_uint, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload,
@@ -123,7 +123,7 @@ impl Codec for Nflog {
         let prefix = r.cstr(field::PREFIX, field::PREFIX_LEN)?;
         if !prefix.is_empty() {
             out.push_str(" --nflog-prefix");
-            save_xt_string(out, prefix);
+            super::save_string(out, prefix);
         }
         let group = r.u16(field::GROUP)?;
         if group != 0 {

@@ -8,7 +8,7 @@
 use std::mem::offset_of;
 
 use super::{
-    once, opt, parse_uint, save_string, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload,
+    once, opt, parse_uint, save_quoted, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload,
     Reader, RuleContext,
 };
 use crate::rules::Family;
@@ -248,7 +248,7 @@ impl Codec for StringMatch {
             out.push_str("|\"");
         } else {
             out.push_str(" --string");
-            save_string(out, pattern);
+            save_quoted(out, pattern);
         }
         let algo = r.cstr(field::ALGO, ALGO_MAX)?;
         out.push_str(" --algo ");
