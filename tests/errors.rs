@@ -68,7 +68,7 @@ fn mask_too_long() {
 
 #[test]
 fn port_out_of_range() {
-    refused(
+    let m = refused(
         "*filter\n-A INPUT -p tcp --dport 70000 -j ACCEPT\nCOMMIT\n",
         2,
         "70000",

@@ -331,6 +331,40 @@ fn short_has(c: char) -> Option<Has> {
 struct Loaded {
     codec: &'static dyn Codec,
     opts: Vec<OptValue>,
+    /// Column of `-m NAME` / `-j NAME` (or of the option that loaded it).
+    col: usize,
+    /// Column of each option in `opts`.
+    opt_cols: Vec<usize>,
+}
+
+impl Loaded {
+    fn new(codec: &'static dyn Codec, col: usize) -> Loaded {
+        Loaded {
+            codec,
+            opts: Vec::new(),
+            col,
+            opt_cols: Vec::new(),
+        }
+    }
+
+    /// The column a codec's error is most likely about: the option whose
+    /// argument or name the message quotes, else the extension itself.
+    fn locate(&self, msg: &str) -> usize {
+        for (o, col) in self.opts.iter().zip(&self.opt_cols) {
+            if o.args
+                .iter()
+                .any(|a| !a.is_empty() && msg.contains(a.as_str()))
+            {
+                return *col;
+            }
+        }
+        for (o, col) in self.opts.iter().zip(&self.opt_cols) {
+            if msg.contains(&format!("--{}", o.name)) {
+                return *col;
+            }
+        }
+        self.col
+    }
 }
 
 #[derive(Default)]
@@ -625,19 +659,22 @@ fn parse_rule_line(
                                 }
                             }
                         }
+                        let invert_col = invert.take();
                         let ov = OptValue {
                             name: spec.name,
-                            invert: invert.take().is_some(),
+                            invert: invert_col.is_some(),
                             args,
                         };
-                        match owner {
-                            None => st.target.as_mut().expect("target loaded").opts.push(ov),
-                            Some(m) => st.matches[m].opts.push(ov),
-                        }
+                        let loaded = match owner {
+                            None => st.target.as_mut().expect("target loaded"),
+                            Some(m) => &mut st.matches[m],
+                        };
+                        loaded.opts.push(ov);
+                        loaded.opt_cols.push(invert_col.unwrap_or(w.column));
                         break;
                     }
                     None => {
-                        if !retried && load_proto(&mut st, family) {
+                        if !retried && load_proto(&mut st, family, w.column) {
                             retried = true;
                             continue;
                         }
@@ -745,7 +782,7 @@ fn take_arg(
 }
 
 /// Loads the protocol's match implicitly (`-p tcp --dport 22`), once per rule.
-fn load_proto(st: &mut RuleState, family: Family) -> bool {
+fn load_proto(st: &mut RuleState, family: Family, col: usize) -> bool {
     if st.proto_used {
         return false;
     }
@@ -761,10 +798,7 @@ fn load_proto(st: &mut RuleState, family: Family) -> bool {
         return false;
     };
     st.proto_used = true;
-    st.matches.push(Loaded {
-        codec,
-        opts: Vec::new(),
-    });
+    st.matches.push(Loaded::new(codec, col));
     st.load_order.push(Some(st.matches.len() - 1));
     true
 }
@@ -1012,10 +1046,7 @@ fn builtin_option(
             }
             if c == 'j' && Verdict::from_name(&name).is_none() {
                 if let Some(codec) = ext::by_name(Kind::Target, family, &name) {
-                    st.target = Some(Loaded {
-                        codec,
-                        opts: Vec::new(),
-                    });
+                    st.target = Some(Loaded::new(codec, col));
                     st.load_order.push(None);
                 }
             }
@@ -1029,10 +1060,7 @@ fn builtin_option(
             let codec = ext::by_name(Kind::Match, family, &name).ok_or_else(|| {
                 lc.err(col, format!("Couldn't load match `{name}': no such match extension is known to iptables-atomic"))
             })?;
-            st.matches.push(Loaded {
-                codec,
-                opts: Vec::new(),
-            });
+            st.matches.push(Loaded::new(codec, col));
             st.load_order.push(Some(st.matches.len() - 1));
         }
         'c' => {
@@ -1236,7 +1264,7 @@ fn finish(
         let data = m
             .codec
             .parse(rev, &m.opts, &ctx)
-            .map_err(|msg| lc.err(cmd_col, msg))?;
+            .map_err(|msg| lc.err(m.locate(&msg), msg))?;
         matches.push(ext::make_extension(m.codec, rev, data));
     }
     let target = match &st.jump {
@@ -1253,7 +1281,7 @@ fn finish(
                         let data = t
                             .codec
                             .parse(rev, &t.opts, &ctx)
-                            .map_err(|msg| lc.err(cmd_col, msg))?;
+                            .map_err(|msg| lc.err(t.locate(&msg), msg))?;
                         Some(ext::make_extension(t.codec, rev, data))
                     }
                     None => None,
