@@ -73,6 +73,10 @@ fn port_out_of_range() {
         2,
         "70000",
     );
+    assert!(
+        m.starts_with("bad.rules:2:17:"),
+        "the column of --dport: {m}"
+    );
 }
 
 #[test]
