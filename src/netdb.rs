@@ -84,17 +84,36 @@ pub fn service_port(name: &str, proto: &str) -> Option<u16> {
         .copied()
 }
 
-/// xtables_getportbyname: a decimal port, or the first service of that name
-/// in any protocol (getaddrinfo with no hints).
-pub fn port_by_name(name: &str) -> Option<u16> {
-    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
-        return name.parse::<u16>().ok();
+/// The number glibc's getaddrinfo would read from a service string: strtoul
+/// base 10 over the whole string (leading blanks and a sign allowed; an empty
+/// string is 0). `None` when the string is not all number.
+fn numeric_service(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return Some(0);
     }
-    let text = std::fs::read_to_string("/etc/services").ok()?;
-    text.lines().find_map(|line| {
-        let mut w = words(line);
-        let (n, portproto) = (w.next()?, w.next()?);
-        let port = portproto.split_once('/')?.0.parse::<u16>().ok()?;
-        (n == name || w.any(|a| a == name)).then_some(port)
-    })
+    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v = t.parse::<u64>().unwrap_or(u64::MAX);
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// xtables_getportbyname: a number, or a service of that name (tcp, then
+/// udp). Numbers above 65535 are refused: iptables 1.8.9 would silently cut
+/// them to 16 bits (`70000` becomes port 4464), which is never what the
+/// author meant.
+pub fn port_by_name(name: &str) -> Result<u16, String> {
+    if let Some(v) = numeric_service(name) {
+        return u16::try_from(v)
+            .map_err(|_| format!("port `{name}' is out of range: ports are 0 to 65535"));
+    }
+    service_port(name, "tcp")
+        .or_else(|| service_port(name, "udp"))
+        .ok_or_else(|| format!("Port \"{name}\" does not resolve to anything: expected 0 to 65535 or a name from /etc/services"))
 }

@@ -403,41 +403,6 @@ fn parse_protocol(s: &str) -> ExtResult<u16> {
         .ok_or_else(|| format!("unknown protocol \"{s}\" specified"))
 }
 
-/// The number glibc's getaddrinfo reads from a service string: strtoul base
-/// 10 over the whole string, kept in an `int`. `None` when the string is not
-/// all number or the int is negative: getaddrinfo then looks it up by name.
-fn numeric_service(s: &str) -> Option<u16> {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-    let (neg, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if s.is_empty() {
-        return Some(0);
-    }
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    // strtoul saturates at ULONG_MAX and negates in unsigned arithmetic.
-    let v = t.parse::<u64>().unwrap_or(u64::MAX);
-    let v = if neg && v != u64::MAX {
-        v.wrapping_neg()
-    } else {
-        v
-    };
-    let as_int = v as u32 as i32;
-    (as_int >= 0).then_some(as_int as u16)
-}
-
-/// xtables_getportbyname: getaddrinfo(NULL, name) with no hints, so a
-/// number (see [`numeric_service`]) or a service of that name, tcp first.
-pub(crate) fn getportbyname(s: &str) -> Option<u16> {
-    numeric_service(s)
-        .or_else(|| crate::netdb::service_port(s, "tcp"))
-        .or_else(|| crate::netdb::service_port(s, "udp"))
-}
-
 /// XTTYPE_PORTRC: `port`, `lo:hi`, `lo:`, `:hi`; at most two components.
 /// Missing ends default to 0 and 65535; a single port is `[p, p]`.
 fn parse_port_range(o: &OptValue) -> ExtResult<[u16; 2]> {
@@ -453,8 +418,7 @@ fn parse_port_range(o: &OptValue) -> ExtResult<[u16; 2]> {
         if part.is_empty() {
             continue;
         }
-        r[i] = getportbyname(part)
-            .ok_or_else(|| format!("Port \"{part}\" does not resolve to anything."))?;
+        r[i] = crate::netdb::port_by_name(part)?;
     }
     if parts.len() == 1 {
         r[1] = r[0];
@@ -1413,7 +1377,7 @@ mod tests {
         let opts = [
             ov("ctorigsrcport", true, "1024:"),
             ov("ctreplsrcport", false, "http"),
-            ov("ctrepldstport", false, "70000"),
+            ov("ctrepldstport", false, "4464"),
             ov("ctproto", true, "0"),
             ov("ctstatus", true, "ASSURED,S"),
             ov("ctexpire", false, "5"),
@@ -1719,15 +1683,18 @@ mod tests {
 
     #[test]
     fn services_like_glibc() {
-        assert_eq!(numeric_service("70000"), Some(4464));
-        assert_eq!(numeric_service(" +80"), Some(80));
-        assert_eq!(numeric_service("-0"), Some(0));
-        assert_eq!(numeric_service(""), Some(0));
-        assert_eq!(numeric_service("-1"), None);
-        assert_eq!(numeric_service("80 "), None);
-        assert_eq!(numeric_service("0x50"), None);
-        assert_eq!(numeric_service("4294967297"), Some(1));
-        assert_eq!(numeric_service("18446744073709551617"), None);
+        assert!(
+            crate::netdb::port_by_name("70000").is_err(),
+            "iptables would cut it to 4464"
+        );
+        assert_eq!(crate::netdb::port_by_name(" +80"), Ok(80));
+        assert_eq!(crate::netdb::port_by_name("-0"), Ok(0));
+        assert_eq!(crate::netdb::port_by_name(""), Ok(0));
+        assert!(crate::netdb::port_by_name("-1").is_err());
+        assert!(crate::netdb::port_by_name("80 ").is_err());
+        assert!(crate::netdb::port_by_name("0x50").is_err());
+        assert!(crate::netdb::port_by_name("4294967297").is_err());
+        assert!(crate::netdb::port_by_name("18446744073709551617").is_err());
     }
 
     #[test]
@@ -1759,7 +1726,8 @@ mod tests {
         assert!(e(ov("ctproto", false, "nosuchproto")).contains("unknown protocol"));
         assert!(e(ov("ctproto", false, "256")).contains("unknown protocol"));
         assert!(e(ov("ctorigsrcport", false, "0x50")).contains("does not resolve"));
-        assert!(e(ov("ctorigsrcport", false, "-1")).contains("does not resolve"));
+        assert!(e(ov("ctorigsrcport", false, "-1")).contains("out of range"));
+        assert!(e(ov("ctorigsrcport", false, "70000")).contains("out of range"));
         assert!(e(ov("ctorigsrcport", false, "1:2:3")).contains("Too many components"));
         assert!(e(ov("ctexpire", false, "1:2:3")).contains("Too many components"));
         assert!(e(ov("ctexpire", false, "4294967296")).contains("out of range"));

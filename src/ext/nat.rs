@@ -102,7 +102,7 @@ fn service_port(name: &str) -> Option<u16> {
     if name.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    crate::netdb::port_by_name(name)
+    crate::netdb::port_by_name(name).ok()
 }
 
 /// xtables_strtoui with an end pointer: the number at the start of `s`

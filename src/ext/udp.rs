@@ -36,8 +36,7 @@ pub(crate) fn parse_portrc(ext: &str, o: &OptValue) -> ExtResult<[u16; 2]> {
         if part.is_empty() {
             continue;
         }
-        vals[i] = crate::netdb::port_by_name(part)
-            .ok_or_else(|| format!("Port \"{part}\" does not resolve to anything."))?;
+        vals[i] = crate::netdb::port_by_name(part)?;
     }
     if parts.len() == 1 {
         vals[1] = vals[0];
