@@ -188,5 +188,9 @@ fn the_first_failing_line_is_reported() {
 
 #[test]
 fn udp_port_70000_is_refused_where_iptables_would_install_4464() {
-    refused("*filter\n-A INPUT -p udp --dport 70000 -j ACCEPT\nCOMMIT\n", 2, "out of range");
+    refused(
+        "*filter\n-A INPUT -p udp --dport 70000 -j ACCEPT\nCOMMIT\n",
+        2,
+        "out of range",
+    );
 }

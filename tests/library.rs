@@ -106,3 +106,16 @@ fn jump_to_missing_chain_is_refused_before_the_kernel_sees_it() {
     assert!(err.to_string().contains("nowhere"), "{err}");
     assert!(ns.tables(Family::V4).is_empty(), "nothing created");
 }
+
+#[test]
+fn netns_may_be_given_as_a_path() {
+    let ns = Netns::new("path");
+    let path = format!("/run/netns/{}", ns.name);
+    Restorer::new(Family::V4)
+        .netns(path.clone())
+        .restore_str("*raw\n:OUTPUT DROP [0:0]\nCOMMIT\n")
+        .unwrap();
+    assert_eq!(ns.tables(Family::V4), vec!["raw".to_string()]);
+    let t = read_table(Family::V4, Some(&path), "raw").unwrap();
+    assert_eq!(t.chain("OUTPUT").unwrap().policy, Some(Verdict::Drop));
+}
