@@ -1,0 +1,53 @@
+//! Every option of every extension codec appears in one of the repository's
+//! rule files (which tests/parity.rs checks against iptables-legacy), and
+//! every codec is used by one.
+
+use iptables_atomic::ext::{codecs, Kind};
+
+fn rule_files() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut all = String::new();
+    for d in ["rules", "rules6"] {
+        for e in std::fs::read_dir(root.join(d)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "rules") {
+                all.push_str(&std::fs::read_to_string(&p).unwrap());
+                all.push('\n');
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn every_extension_and_option_is_exercised() {
+    let text = rule_files();
+    let words: std::collections::HashSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .flat_map(|l| l.split_whitespace())
+        .collect();
+    let mut missing = Vec::new();
+    for c in codecs() {
+        let flag = if c.kind() == Kind::Match { "-m" } else { "-j" };
+        let used = text.contains(&format!("{flag} {} ", c.name()))
+            || text.contains(&format!("{flag} {}\n", c.name()))
+            || (c.kind() == Kind::Match && text.contains(&format!("-p {} ", c.name())));
+        if !used {
+            missing.push(format!("{flag} {}", c.name()));
+        }
+        for o in c.options() {
+            let long = format!("--{}", o.name);
+            if !words.contains(long.as_str())
+                && !words.iter().any(|w| w.starts_with(&format!("{long}=")))
+            {
+                missing.push(format!("{flag} {} {long}", c.name()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not exercised by any tests/rules*/ file:\n{}",
+        missing.join("\n")
+    );
+}
