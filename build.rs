@@ -79,6 +79,17 @@ const TYPES: &[&str] = &[
     "nf_nat_range2",
 ];
 
+/// Extension payload structs, by pattern (the headers name them all `xt_*`,
+/// `ipt_*`, `ip6t_*`, `nf_nat_*` or `ip_set_*`).
+const EXTENSION_TYPES: &[&str] = &[
+    "xt_.*",
+    "ipt_.*",
+    "ip6t_.*",
+    "nf_nat_.*",
+    "ip_set_.*",
+    "nf_conntrack_.*",
+];
+
 /// Constants: socket options, flags, verdicts, extension flags.
 const VARS: &[&str] = &[
     "IPT_.*",
@@ -111,6 +122,10 @@ fn main() {
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
     for t in TYPES {
         builder = builder.allowlist_type(t);
+    }
+    // Every extension struct of the uapi headers, for the codecs in src/ext/.
+    for pattern in EXTENSION_TYPES {
+        builder = builder.allowlist_type(pattern);
     }
     for v in VARS {
         builder = builder.allowlist_var(v);
