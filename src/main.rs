@@ -91,9 +91,13 @@ enum Cmd {
         /// Restore only this table; skip the others in the input.
         #[arg(short = 'T', long = "table", value_name = "TABLE")]
         table: Option<String>,
-        /// Address family of the input: 4 (iptables) or 6 (ip6tables).
-        #[arg(long, value_name = "4|6", default_value = "4", value_parser = parse_family)]
-        family: Family,
+        /// Address family of the input: 4 (iptables) or 6 (ip6tables). Default: 4,
+        /// or 6 when the program is called as ip6tables-atomic.
+        #[arg(long, value_name = "4|6", value_parser = parse_family)]
+        family: Option<Family>,
+        /// Same as --family 6.
+        #[arg(short = '6', long = "ipv6", conflicts_with = "family")]
+        ipv6: bool,
         /// Work in this network namespace (name under /run/netns, or a path).
         #[arg(long, value_name = "NAME|PATH")]
         netns: Option<String>,
@@ -107,13 +111,39 @@ enum Cmd {
         /// Show rule counters as [packets:bytes].
         #[arg(short = 'c', long)]
         counters: bool,
-        /// Address family: 4 or 6.
-        #[arg(long, value_name = "4|6", default_value = "4", value_parser = parse_family)]
-        family: Family,
+        /// Address family: 4 or 6. Default: 4, or 6 when the program is called
+        /// as ip6tables-atomic.
+        #[arg(long, value_name = "4|6", value_parser = parse_family)]
+        family: Option<Family>,
+        /// Same as --family 6.
+        #[arg(short = '6', long = "ipv6", conflicts_with = "family")]
+        ipv6: bool,
         /// Read from this network namespace (name under /run/netns, or a path).
         #[arg(long, value_name = "NAME|PATH")]
         netns: Option<String>,
     },
+}
+
+/// IPv6 when the program was started as `ip6tables-atomic` (a symlink).
+fn default_family() -> Family {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let name = std::path::Path::new(&argv0)
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    if name.starts_with("ip6tables") {
+        Family::V6
+    } else {
+        Family::V4
+    }
+}
+
+fn pick_family(family: Option<Family>, ipv6: bool) -> Family {
+    if ipv6 {
+        return Family::V6;
+    }
+    family.unwrap_or_else(default_family)
 }
 
 fn parse_family(s: &str) -> Result<Family, String> {
@@ -137,6 +167,7 @@ fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
             modprobe,
             table,
             family,
+            ipv6,
             netns,
         } => {
             let _ = (wait_interval, modprobe);
@@ -183,7 +214,7 @@ fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
                     )))
                 }
             };
-            let mut r = Restorer::new(family)
+            let mut r = Restorer::new(pick_family(family, ipv6))
                 .counters(counters)
                 .noflush(noflush)
                 .test(test)
@@ -220,8 +251,10 @@ fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
             table,
             counters,
             family,
+            ipv6,
             netns,
         } => {
+            let family = pick_family(family, ipv6);
             let text = iptables_atomic::save(family, netns.as_deref(), table.as_deref(), counters)?;
             print!("{text}");
             Ok(())
