@@ -105,6 +105,7 @@ const VARS: &[&str] = &[
     "IPPROTO_.*",
     "SOL_IP",
     "SOL_IPV6",
+    "MASK_.*",
 ];
 
 fn main() {

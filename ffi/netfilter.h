@@ -88,6 +88,8 @@
 #include <linux/netfilter_ipv6/ip6t_NPT.h>
 #include <linux/netfilter_ipv6/ip6t_ah.h>
 #include <linux/netfilter_ipv6/ip6t_frag.h>
+/* ip6t_HL.h and ip6t_hl.h share the include guard _IP6T_HL_H. */
+#undef _IP6T_HL_H
 #include <linux/netfilter_ipv6/ip6t_hl.h>
 #include <linux/netfilter_ipv6/ip6t_ipv6header.h>
 #include <linux/netfilter_ipv6/ip6t_mh.h>
