@@ -53,6 +53,10 @@ pub struct Report {
     pub tables: Vec<Committed>,
     /// True when nothing was installed (`-t`).
     pub test_only: bool,
+    /// Rules the kernel check had to leave out because they use objects
+    /// outside the tables (ipsets, nfacct counters, timeout policies):
+    /// (table, chain, input line).
+    pub unchecked: Vec<(String, String, Option<usize>)>,
 }
 
 /// Restores iptables-restore text: parse everything, build every table, then
@@ -63,6 +67,7 @@ pub struct Restorer {
     netns: Option<String>,
     wait: Option<Duration>,
     test: bool,
+    precheck: bool,
 }
 
 impl Restorer {
@@ -73,6 +78,7 @@ impl Restorer {
             netns: None,
             wait: None,
             test: false,
+            precheck: true,
         }
     }
 
@@ -97,6 +103,15 @@ impl Restorer {
     /// `-t`: parse and build, install nothing.
     pub fn test(mut self, on: bool) -> Self {
         self.test = on;
+        self
+    }
+
+    /// Install every table into a private scratch network namespace first,
+    /// so the kernel's own checks run before anything live changes (default:
+    /// on). A controller that has already checked its rules may turn it off
+    /// to save the extra namespace.
+    pub fn precheck(mut self, on: bool) -> Self {
+        self.precheck = on;
         self
     }
 
@@ -175,8 +190,8 @@ impl Restorer {
                         .try_for_each(|(_, t)| blob::encode_table(family, t).map(|_| ()))
                 })?;
                 return Ok(Report {
-                    tables: vec![],
                     test_only: true,
+                    ..Report::default()
                 });
             }
             Err(e) => return Err(e),
@@ -191,35 +206,64 @@ impl Restorer {
         let mut built = Vec::new();
         for name in apply::table_order(&script) {
             let live = apply::live_table(&sock, &existing, &name)?;
-            let table = apply::build_table(&script, noflush, live)?;
+            let table = apply::build_table(&script, noflush, live.clone())?;
             let enc = blob::encode_table(family, &table)?;
-            built.push((name, table, enc));
+            built.push((name, live, table, enc));
+        }
+        let mut report = Report {
+            test_only: self.test,
+            ..Report::default()
+        };
+        if self.precheck || self.test {
+            let tables: Vec<Table> = built.iter().map(|(_, _, t, _)| t.clone()).collect();
+            let check = apply::kernel_check(family, &tables, &script.file_name)?;
+            report.unchecked = check.unchecked;
         }
         if self.test {
-            let tables = built
+            report.tables = built
                 .into_iter()
-                .map(|(name, _, enc)| Committed {
+                .map(|(name, _, _, enc)| Committed {
                     table: name,
                     entries: enc.num_entries,
                     bytes: enc.entries.len(),
                     retries: 0,
                 })
                 .collect();
-            return Ok(Report {
-                tables,
-                test_only: true,
-            });
+            return Ok(report);
         }
-        let mut report = Report::default();
-        for (name, table, _) in built {
-            let c = apply::commit_table(
+        // All or nothing: when a table is refused, the tables this run already
+        // replaced get their previous contents back, counters included.
+        let mut installed: Vec<apply::Installed> = Vec::new();
+        for (name, live, table, _) in built {
+            let existed = existing.contains(&name);
+            match apply::install_table(
                 &sock,
                 &name,
                 |live| apply::build_table(&script, noflush, live),
                 table,
-            )?;
-            report.tables.push(c);
+                existed.then_some(live),
+            ) {
+                Ok(i) => installed.push(i),
+                Err(e) => {
+                    let mut restored = Vec::new();
+                    for i in installed.iter().rev() {
+                        apply::rollback(&sock, i)?;
+                        restored.push(i.committed.table.clone());
+                    }
+                    if restored.is_empty() {
+                        return Err(e);
+                    }
+                    return Err(Error::Kernel {
+                        table: name,
+                        message: format!(
+                            "{e}; the tables already replaced in this run ({}) were put back as they were",
+                            restored.join(", ")
+                        ),
+                    });
+                }
+            }
         }
+        report.tables = installed.into_iter().map(|i| i.committed).collect();
         Ok(report)
     }
 }

@@ -19,7 +19,8 @@ struct Cli {
 
 const RESTORE_EXAMPLES: &str = "\
 EXAMPLES:
-  Check a file (parse it, build every table on the live ones) without changing anything:
+  Check a file (build every table on the live ones, let the kernel check them
+  in a scratch namespace) without changing anything:
       iptables-atomic restore -t -v /etc/iptables/rules.v4
   Install it (every table in the file, each swapped in atomically):
       iptables-atomic restore /etc/iptables/rules.v4
@@ -54,7 +55,9 @@ EXIT STATUS:
   2  the input is malformed (the message names file:line:column)
   4  the xtables lock could not be taken
 
-Nothing is installed unless the whole input parses and every table builds.";
+Nothing is installed unless the whole input parses, every table builds and
+the kernel accepts every table in a scratch namespace; if a table is refused
+anyway, the tables already replaced in that run are put back as they were.";
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
@@ -73,7 +76,8 @@ enum Cmd {
         /// Do not flush the tables first: add to what is installed.
         #[arg(short = 'n', long)]
         noflush: bool,
-        /// Test only: parse and build every table, install nothing.
+        /// Test only: build every table and have the kernel check it in a
+        /// private scratch network namespace; install nothing.
         #[arg(short = 't', long)]
         test: bool,
         /// Print what was installed.
@@ -225,6 +229,12 @@ fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
                 r = r.netns(ns);
             }
             let report = r.restore_str(&text)?;
+            for (table, chain, line) in &report.unchecked {
+                eprintln!(
+                    "iptables-atomic: note: {}rule in table `{table}' chain `{chain}' uses an object outside the tables (ipset, nfacct, timeout policy); the kernel check could not cover it",
+                    line.map(|l| format!("line {l}: ")).unwrap_or_default()
+                );
+            }
             if verbose {
                 for t in &report.tables {
                     eprintln!(

@@ -1,6 +1,10 @@
 //! Carrying out a parsed script: commands applied to tables in the model
 //! (as libiptc applies them to its cache), then one SET_REPLACE per table.
 
+mod check;
+
+pub use check::{kernel_check, CheckReport};
+
 use std::collections::BTreeMap;
 
 use crate::blob::{encode_table, EncodedTable};
@@ -442,16 +446,39 @@ pub struct Committed {
 /// changed under us (EAGAIN) before giving up.
 pub const MAX_RETRIES: u32 = 8;
 
+/// A table this run replaced, with what it replaced: enough to put the
+/// previous table back exactly, counters included.
+#[derive(Debug)]
+pub struct Installed {
+    /// What was installed.
+    pub committed: Committed,
+    previous: Table,
+    old_counters: Vec<Counters>,
+}
+
 /// Installs one table: SET_REPLACE with the live entry count, then the
 /// counters (carried over from kept rules, or given with `-c`).
 /// `rebuild` is called again with a fresh live table after EAGAIN.
 pub fn commit_table(
     sock: &XtSocket,
     name: &str,
-    mut rebuild: impl FnMut(Table) -> Result<Table>,
+    rebuild: impl FnMut(Table) -> Result<Table>,
     first: Table,
 ) -> Result<Committed> {
+    install_table(sock, name, rebuild, first, None).map(|i| i.committed)
+}
+
+/// As [`commit_table`], keeping what is needed to [`rollback`]. `previous`
+/// is the live table `first` was built from (read again after EAGAIN).
+pub fn install_table(
+    sock: &XtSocket,
+    name: &str,
+    mut rebuild: impl FnMut(Table) -> Result<Table>,
+    first: Table,
+    previous: Option<Table>,
+) -> Result<Installed> {
     let mut table = first;
+    let mut previous = previous;
     let mut retries = 0;
     loop {
         let info = sock.get_info(name)?;
@@ -475,16 +502,26 @@ pub fn commit_table(
                 if counters.iter().any(|c| *c != Counters::default()) {
                     sock.add_counters(name, &counters)?;
                 }
-                return Ok(Committed {
-                    table: name.to_string(),
-                    entries: enc.num_entries,
-                    bytes: enc.entries.len(),
-                    retries,
+                let previous = match previous {
+                    Some(p) => p,
+                    None => Table::new(name)
+                        .ok_or_else(|| Error::Other(format!("unknown table `{name}'")))?,
+                };
+                return Ok(Installed {
+                    committed: Committed {
+                        table: name.to_string(),
+                        entries: enc.num_entries,
+                        bytes: enc.entries.len(),
+                        retries,
+                    },
+                    previous,
+                    old_counters: old,
                 });
             }
             Err(e) if e.errno() == Some(libc::EAGAIN) && retries < MAX_RETRIES => {
                 retries += 1;
                 let (_, live) = sock.read_table(name)?;
+                previous = Some(live.clone());
                 table = rebuild(live)?;
             }
             Err(e) => {
@@ -495,6 +532,21 @@ pub fn commit_table(
             }
         }
     }
+}
+
+/// Puts back the table an [`install_table`] replaced: the same entries, and
+/// the counters they had at the moment of the replace.
+pub fn rollback(sock: &XtSocket, inst: &Installed) -> Result<()> {
+    let name = &inst.committed.table;
+    let enc = encode_table(sock.family(), &inst.previous)?;
+    let info = sock.get_info(name)?;
+    sock.replace(&enc, info.num_entries)?;
+    if inst.old_counters.len() == enc.num_entries as usize
+        && inst.old_counters.iter().any(|c| *c != Counters::default())
+    {
+        sock.add_counters(name, &inst.old_counters)?;
+    }
+    Ok(())
 }
 
 /// Gives each rule of `desired` that has no counter source the counters of

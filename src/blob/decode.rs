@@ -277,6 +277,7 @@ pub fn decode_table(
             target,
             counters: r.counters,
             origin: Some((i as u32, Counters::default())),
+            line: None,
         });
     }
     if let Some((c, _)) = cur.take() {

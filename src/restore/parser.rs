@@ -1310,6 +1310,7 @@ fn finish(
                 target: Target::Fallthrough,
                 counters,
                 origin: None,
+                line: Some(lc.line),
             };
             rules.push(RuleSpec {
                 rule,

@@ -280,6 +280,8 @@ pub struct Rule {
     /// the counters over; the counters read, after `-Z`, to keep only what
     /// arrived since).
     pub(crate) origin: Option<Origin>,
+    /// The input line the rule came from, for error reports.
+    pub(crate) line: Option<usize>,
 }
 
 impl PartialEq for Rule {
@@ -319,7 +321,13 @@ impl Rule {
             target,
             counters: Counters::default(),
             origin: None,
+            line: None,
         }
+    }
+
+    /// The input line this rule was parsed from, if it came from text.
+    pub fn line(&self) -> Option<usize> {
+        self.line
     }
 
     /// True when both rules are the same apart from counters (iptables `-D` semantics).

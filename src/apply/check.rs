@@ -1,0 +1,172 @@
+//! The kernel as a checker: tables are installed into a private, throw-away
+//! network namespace so that every check x_tables makes (a target only valid
+//! in some chains, option combinations, jump loops, missing modules) runs
+//! before anything live is touched. When the kernel refuses a table, the
+//! refused rule is found by installing growing prefixes of the table
+//! (bisection) and reported with its input line.
+
+use std::mem::offset_of;
+
+use crate::blob::encode_table;
+use crate::error::{Error, Location, Result};
+use crate::kernel::{NetnsGuard, XtSocket};
+use crate::rules::{Family, Rule, Table, Target};
+use crate::sys::bindings::xt_ct_target_info_v1;
+
+/// What the kernel could not be asked about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// Rules left out of the check because they refer to kernel objects that
+    /// live outside the tables (ipsets, nfacct counters, timeout policies):
+    /// (table, chain, input line).
+    pub unchecked: Vec<(String, String, Option<usize>)>,
+}
+
+/// True when a rule needs an object the scratch namespace does not have.
+fn needs_outside_object(rule: &Rule) -> bool {
+    let ext_needs = |name: &str, data: &[u8], target: bool| match (name, target) {
+        ("set", false) | ("nfacct", false) | ("rateest", false) | ("SET", true) => true,
+        ("CT", true) => {
+            // Revisions 1 and 2 carry a timeout policy name.
+            let off = offset_of!(xt_ct_target_info_v1, timeout);
+            data.get(off).is_some_and(|&b| b != 0)
+        }
+        _ => false,
+    };
+    rule.matches
+        .iter()
+        .any(|m| ext_needs(&m.name, &m.data, false))
+        || matches!(&rule.target, Target::Extension(e) if ext_needs(&e.name, &e.data, true))
+}
+
+fn errno_hint(errno: Option<i32>) -> &'static str {
+    match errno {
+        Some(libc::ENOENT) => "an extension of this rule is unknown to the kernel (module not available?)",
+        Some(libc::ELOOP) => "this rule closes a loop of jumps between chains",
+        Some(libc::EINVAL) => "the kernel refused it: not valid in this table or chain, or a combination of options it does not accept",
+        Some(libc::ERANGE) => "a value is out of the range the kernel accepts",
+        _ => "the kernel refused it",
+    }
+}
+
+/// The rules of a table in blob order: (chain index, rule index).
+fn rule_order(t: &Table) -> Vec<(String, usize)> {
+    t.ordered_chains()
+        .iter()
+        .flat_map(|c| (0..c.rules.len()).map(move |i| (c.name.clone(), i)))
+        .collect()
+}
+
+/// The table with only the first `k` rules (in blob order) kept.
+fn prefix(t: &Table, order: &[(String, usize)], k: usize) -> Table {
+    let mut p = t.clone();
+    for c in &mut p.chains {
+        let keep: Vec<usize> = order[..k]
+            .iter()
+            .filter(|(n, _)| *n == c.name)
+            .map(|(_, i)| *i)
+            .collect();
+        let rules = std::mem::take(&mut c.rules);
+        c.rules = rules
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, r)| r)
+            .collect();
+    }
+    p
+}
+
+fn install(sock: &XtSocket, t: &Table) -> std::result::Result<(), crate::sys::SyscallError> {
+    let enc = encode_table(sock.family(), t).map_err(|e| {
+        crate::sys::SyscallError::new(
+            "encode",
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        )
+    })?;
+    let info = sock.get_info(&t.name).map_err(|e| match e {
+        Error::Syscall(s) => s,
+        other => {
+            crate::sys::SyscallError::new("getsockopt", std::io::Error::other(other.to_string()))
+        }
+    })?;
+    sock.replace(&enc, info.num_entries).map(|_| ())
+}
+
+fn check_in_scratch(family: Family, tables: &[Table], file: &str) -> Result<CheckReport> {
+    let _ns = NetnsGuard::scratch()?;
+    let sock = XtSocket::open(family)?;
+    let mut report = CheckReport::default();
+    for t in tables {
+        let mut t = t.clone();
+        for c in &mut t.chains {
+            let name = c.name.clone();
+            c.rules.retain(|r| {
+                let skip = needs_outside_object(r);
+                if skip {
+                    report
+                        .unchecked
+                        .push((t.name.clone(), name.clone(), r.line));
+                }
+                !skip
+            });
+        }
+        let Err(e) = install(&sock, &t) else { continue };
+        // Find the first rule whose prefix the kernel refuses.
+        let order = rule_order(&t);
+        let (mut lo, mut hi) = (0usize, order.len());
+        if install(&sock, &prefix(&t, &order, 0)).is_err() {
+            return Err(Error::Kernel {
+                table: t.name.clone(),
+                message: format!("the kernel refused the table even without rules: {e}"),
+            });
+        }
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if install(&sock, &prefix(&t, &order, mid)).is_ok() {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let (chain, idx) = &order[hi - 1];
+        let rule = &t.chain(chain).expect("chain of the order").rules[*idx];
+        let refused = install(&sock, &prefix(&t, &order, hi)).err().unwrap_or(e);
+        let message = format!(
+            "{} (table `{}', chain `{chain}', rule {}): {}",
+            errno_hint(refused.errno()),
+            t.name,
+            idx + 1,
+            refused.source
+        );
+        return Err(match rule.line {
+            Some(line) => Error::Apply {
+                at: Location {
+                    file: file.to_string(),
+                    line,
+                    column: 0,
+                },
+                message,
+                exit_code: 1,
+            },
+            None => Error::Kernel {
+                table: t.name.clone(),
+                message,
+            },
+        });
+    }
+    Ok(report)
+}
+
+/// Installs `tables` into a private scratch network namespace and reports
+/// the first rule the kernel refuses, with its input line. Live tables are
+/// not touched. Rules that need objects outside the tables are left out of
+/// the check and listed in the report.
+pub fn kernel_check(family: Family, tables: &[Table], file: &str) -> Result<CheckReport> {
+    std::thread::scope(|s| {
+        s.spawn(|| check_in_scratch(family, tables, file))
+            .join()
+            .unwrap_or_else(|_| Err(Error::Other("the kernel check thread panicked".into())))
+    })
+}
