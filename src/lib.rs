@@ -233,37 +233,16 @@ impl Restorer {
         }
         // All or nothing: when a table is refused, the tables this run already
         // replaced get their previous contents back, counters included.
-        let mut installed: Vec<apply::Installed> = Vec::new();
-        for (name, live, table, _) in built {
-            let existed = existing.contains(&name);
-            match apply::install_table(
-                &sock,
-                &name,
-                |live| apply::build_table(&script, noflush, live),
+        let jobs = built
+            .into_iter()
+            .map(|(name, live, table, _)| apply::Job {
+                previous: existing.contains(&name).then_some(live),
+                name,
                 table,
-                existed.then_some(live),
-            ) {
-                Ok(i) => installed.push(i),
-                Err(e) => {
-                    let mut restored = Vec::new();
-                    for i in installed.iter().rev() {
-                        apply::rollback(&sock, i)?;
-                        restored.push(i.committed.table.clone());
-                    }
-                    if restored.is_empty() {
-                        return Err(e);
-                    }
-                    return Err(Error::Kernel {
-                        table: name,
-                        message: format!(
-                            "{e}; the tables already replaced in this run ({}) were put back as they were",
-                            restored.join(", ")
-                        ),
-                    });
-                }
-            }
-        }
-        report.tables = installed.into_iter().map(|i| i.committed).collect();
+                rebuild: Box::new(|live| apply::build_table(&script, noflush, live)),
+            })
+            .collect();
+        report.tables = apply::install_all(&sock, jobs)?;
         Ok(report)
     }
 }
@@ -345,24 +324,25 @@ pub fn rule(family: Family, table: &str, args: &str) -> Result<Rule> {
 pub fn commit(ruleset: &Ruleset, netns: Option<&str>, wait: Option<Duration>) -> Result<Report> {
     let _ns = netns.map(NetnsGuard::enter).transpose()?;
     let sock = XtSocket::open(ruleset.family)?;
-    for t in &ruleset.tables {
-        blob::encode_table(ruleset.family, t)?;
-    }
+    let check = apply::kernel_check(ruleset.family, &ruleset.tables, "<ruleset>")?;
     let _lock = XtablesLock::acquire(wait)?;
     let existing = kernel::table_names(ruleset.family)?;
-    let mut report = Report::default();
+    let mut jobs = Vec::new();
     for t in &ruleset.tables {
         let live = apply::live_table(&sock, &existing, &t.name)?;
-        let desired = apply::keep_counters(&live, t.clone());
-        let c = apply::commit_table(
-            &sock,
-            &t.name,
-            |live| Ok(apply::keep_counters(&live, t.clone())),
-            desired,
-        )?;
-        report.tables.push(c);
+        jobs.push(apply::Job {
+            name: t.name.clone(),
+            table: apply::keep_counters(&live, t.clone()),
+            previous: existing.contains(&t.name).then_some(live),
+            rebuild: Box::new(move |live| Ok(apply::keep_counters(&live, t.clone()))),
+        });
     }
-    Ok(report)
+    let tables = apply::install_all(&sock, jobs)?;
+    Ok(Report {
+        tables,
+        unchecked: check.unchecked,
+        ..Report::default()
+    })
 }
 
 /// Reads every live table of a family (or none, if there are none yet).

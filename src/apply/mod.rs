@@ -534,6 +534,50 @@ pub fn install_table(
     }
 }
 
+/// One table to install: its name, the live table it was built from (`None`
+/// when the table does not exist yet), the new table, and how to build it
+/// again from a fresh live table after EAGAIN.
+pub struct Job<'a> {
+    /// Table name.
+    pub name: String,
+    /// The live table the new one was built from.
+    pub previous: Option<Table>,
+    /// The new table.
+    pub table: Table,
+    /// Builds the new table again from a re-read live table.
+    pub rebuild: Box<dyn FnMut(Table) -> Result<Table> + 'a>,
+}
+
+/// Installs every job, in order, all or nothing: when one is refused, the
+/// tables already replaced are [`rollback`]ed (in reverse order) and the
+/// error says so.
+pub fn install_all(sock: &XtSocket, jobs: Vec<Job<'_>>) -> Result<Vec<Committed>> {
+    let mut installed: Vec<Installed> = Vec::new();
+    for job in jobs {
+        match install_table(sock, &job.name, job.rebuild, job.table, job.previous) {
+            Ok(i) => installed.push(i),
+            Err(e) => {
+                let mut restored = Vec::new();
+                for i in installed.iter().rev() {
+                    rollback(sock, i)?;
+                    restored.push(i.committed.table.clone());
+                }
+                if restored.is_empty() {
+                    return Err(e);
+                }
+                return Err(Error::Kernel {
+                    table: job.name,
+                    message: format!(
+                        "{e}; the tables already replaced in this run ({}) were put back as they were",
+                        restored.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(installed.into_iter().map(|i| i.committed).collect())
+}
+
 /// Puts back the table an [`install_table`] replaced: the same entries, and
 /// the counters they had at the moment of the replace.
 pub fn rollback(sock: &XtSocket, inst: &Installed) -> Result<()> {
