@@ -467,9 +467,23 @@ pub(crate) mod testkit {
 
     /// Parses at a revision and pads to XT_ALIGN, like the stored payload.
     pub fn parse(codec: &dyn Codec, rev: u8, line: &str) -> Result<Vec<u8>, String> {
-        let ip = IpMatch::any(Family::V4);
+        parse_fam(codec, Family::V4, rev, line)
+    }
+
+    /// [`parse`] for IPv6.
+    pub fn parse6(codec: &dyn Codec, rev: u8, line: &str) -> Result<Vec<u8>, String> {
+        parse_fam(codec, Family::V6, rev, line)
+    }
+
+    fn parse_fam(
+        codec: &dyn Codec,
+        family: Family,
+        rev: u8,
+        line: &str,
+    ) -> Result<Vec<u8>, String> {
+        let ip = IpMatch::any(family);
         let ctx = RuleContext {
-            family: Family::V4,
+            family,
             ip: &ip,
             table: "filter",
         };
@@ -480,15 +494,30 @@ pub(crate) mod testkit {
 
     /// The save text of a payload.
     pub fn save(codec: &dyn Codec, rev: u8, data: &[u8]) -> String {
-        let ip = IpMatch::any(Family::V4);
+        save_fam(codec, Family::V4, rev, data).expect("save")
+    }
+
+    /// The IPv6 save text of a payload.
+    pub fn save6(codec: &dyn Codec, rev: u8, data: &[u8]) -> String {
+        save_fam(codec, Family::V6, rev, data).expect("save")
+    }
+
+    /// The save text of a payload for a family, or the codec's error.
+    pub fn save_fam(
+        codec: &dyn Codec,
+        family: Family,
+        rev: u8,
+        data: &[u8],
+    ) -> Result<String, String> {
+        let ip = IpMatch::any(family);
         let ctx = RuleContext {
-            family: Family::V4,
+            family,
             ip: &ip,
             table: "filter",
         };
         let mut out = String::new();
-        codec.save(rev, data, &ctx, &mut out).expect("save");
-        out
+        codec.save(rev, data, &ctx, &mut out)?;
+        Ok(out)
     }
 
     /// `n` zero bytes as hex, for long zero runs in fixtures.
