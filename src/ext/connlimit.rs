@@ -1,4 +1,4 @@
-//! `-m connlimit` (xt_connlimit revision 1, IPv4): the number of
+//! `-m connlimit` (xt_connlimit revision 1, IPv4 and IPv6): the number of
 //! connections per address group. Options: `[!] --connlimit-upto N`,
 //! `[!] --connlimit-above N`, `--connlimit-mask LEN`, `--connlimit-saddr`,
 //! `--connlimit-daddr`.
@@ -6,11 +6,12 @@
 //! iptables 1.8.9 also has revision 0 (no --connlimit-saddr/daddr), which
 //! current kernels lack; it is not implemented.
 //!
-//! This file also holds the IPv4 side of libxtables' XTTYPE_PLEN and
-//! XTTYPE_PLENMASK (shared with hashlimit), including glibc's inet_aton
-//! rules for a mask written as an address.
+//! This file also holds libxtables' XTTYPE_PLEN and XTTYPE_PLENMASK for
+//! both families (shared with hashlimit), including glibc's inet_aton rules
+//! for an IPv4 mask written as an address.
 
 use std::mem::offset_of;
+use std::net::Ipv6Addr;
 
 use super::recent::{parse_int_opt, XtFlags, XtOpt, XTOPT_INVERT};
 use super::{
@@ -19,7 +20,7 @@ use super::{
 use crate::rules::Family;
 use crate::sys::bindings::{xt_connlimit_info, XT_CONNLIMIT_DADDR, XT_CONNLIMIT_INVERT};
 
-pub(super) static CODECS: &[&dyn Codec] = &[&Connlimit];
+pub(super) static CODECS: &[&dyn Codec] = &[&Connlimit(Family::V4), &Connlimit(Family::V6)];
 
 mod field {
     use super::*;
@@ -126,27 +127,63 @@ pub(crate) fn parse_plen4(ext: &str, o: &OptValue) -> ExtResult<u8> {
     }
 }
 
-/// XTTYPE_PLENMASK for IPv4: the 16-byte nf_inet_addr mask libxtables
-/// writes (only the first word is set for a length up to 32; a length it
-/// cannot express, 255, leaves all 16 bytes 0xff).
-pub(crate) fn plen_to_mask(hlen: u8) -> [u8; MASK_LEN] {
-    let mut m = [0xffu8; MASK_LEN];
-    if hlen <= 32 {
-        let w = if hlen == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(hlen))
-        };
-        m = [0; MASK_LEN];
-        m[..4].copy_from_slice(&w.to_be_bytes());
+/// XTTYPE_PLEN for IPv6: a prefix length 0..=128, or a mask written as an
+/// IPv6 address (inet_pton; a non-contiguous one gives 255, as the
+/// `uint8_t` libxtables stores xtables_ip6mask_to_cidr's -1 in).
+pub(crate) fn parse_plen6(ext: &str, o: &OptValue) -> ExtResult<u8> {
+    if let Some(v) = parse_uint(o.arg(), 0, 128) {
+        return Ok(v as u8);
     }
-    m
+    match o.arg().parse::<Ipv6Addr>() {
+        Ok(mask) => {
+            let m = u128::from(mask);
+            let ones = m.leading_ones();
+            Ok(if m.checked_shl(ones).unwrap_or(0) == 0 {
+                ones as u8
+            } else {
+                255
+            })
+        }
+        Err(_) => Err(format!(
+            "{ext}: bad value for option \"--{}\", neither a valid network mask nor valid CIDR (0-128).",
+            o.name
+        )),
+    }
+}
+
+/// XTTYPE_PLEN for the rule's family.
+pub(crate) fn parse_plen(ext: &str, o: &OptValue, family: Family) -> ExtResult<u8> {
+    match family {
+        Family::V4 => parse_plen4(ext, o),
+        Family::V6 => parse_plen6(ext, o),
+    }
+}
+
+/// XTTYPE_PLENMASK: the 16-byte nf_inet_addr mask libxtables writes, the
+/// same shifting for both families (an IPv4 length up to 32 sets only the
+/// first word; a length it cannot express, 255, leaves all 16 bytes 0xff).
+pub(crate) fn plen_to_mask(hlen: u8) -> [u8; MASK_LEN] {
+    match hlen {
+        0 => [0; MASK_LEN],
+        1..=128 => (u128::MAX << (128 - u32::from(hlen))).to_be_bytes(),
+        _ => [0xff; MASK_LEN],
+    }
 }
 
 /// count_bits4 of libxt_connlimit: 32 minus the bit length of the inverted
 /// mask, i.e. the number of leading one bits (any bits after a gap ignored).
 fn count_bits4(mask: u32) -> u32 {
     (!mask).leading_zeros()
+}
+
+/// count_bits6 of libxt_connlimit: 128 minus the summed bit lengths of the
+/// four inverted words (for a prefix mask, its length).
+fn count_bits6(mask: &[u8]) -> u32 {
+    let used: u32 = mask
+        .chunks(4)
+        .map(|w| 32 - (!u32::from_be_bytes([w[0], w[1], w[2], w[3]])).leading_zeros())
+        .sum();
+    128 - used
 }
 
 // ---------------------------------------------------------------------------
@@ -171,7 +208,8 @@ const TABLE_ARR: [XtOpt; 5] = [
 ];
 static SPECS: [OptSpec; 5] = XtOpt::specs(&TABLE_ARR);
 
-struct Connlimit;
+/// The match, for one family.
+struct Connlimit(Family);
 
 impl Codec for Connlimit {
     fn name(&self) -> &'static str {
@@ -181,7 +219,10 @@ impl Codec for Connlimit {
         Kind::Match
     }
     fn families(&self) -> &'static [Family] {
-        &[Family::V4]
+        match self.0 {
+            Family::V4 => &[Family::V4],
+            Family::V6 => &[Family::V6],
+        }
     }
     fn revisions(&self, _: Family) -> &'static [u8] {
         &[1]
@@ -210,7 +251,10 @@ impl Codec for Connlimit {
                     }
                 }
                 O_MASK => {
-                    p.bytes(field::MASK, &plen_to_mask(parse_plen4("connlimit", o)?));
+                    p.bytes(
+                        field::MASK,
+                        &plen_to_mask(parse_plen("connlimit", o, self.0)?),
+                    );
                 }
                 O_SADDR => flags &= !XT_CONNLIMIT_DADDR,
                 _ => flags |= XT_CONNLIMIT_DADDR,
@@ -235,10 +279,11 @@ impl Codec for Connlimit {
         } else {
             out.push_str(&format!(" --connlimit-above {limit}"));
         }
-        out.push_str(&format!(
-            " --connlimit-mask {}",
-            count_bits4(r.be32(field::MASK)?)
-        ));
+        let bits = match self.0 {
+            Family::V4 => count_bits4(r.be32(field::MASK)?),
+            Family::V6 => count_bits6(r.bytes(field::MASK, MASK_LEN)?),
+        };
+        out.push_str(&format!(" --connlimit-mask {bits}"));
         if flags & XT_CONNLIMIT_DADDR != 0 {
             out.push_str(" --connlimit-daddr");
         } else {
@@ -290,12 +335,12 @@ mod tests {
     #[test]
     fn parse_matches_kernel() {
         assert_eq!(
-            parse(&Connlimit, 1, "--connlimit-above 3").unwrap(),
+            parse(&Connlimit(Family::V4), 1, "--connlimit-above 3").unwrap(),
             above()
         );
         assert_eq!(
             parse(
-                &Connlimit,
+                &Connlimit(Family::V4),
                 1,
                 "! --connlimit-upto 5 --connlimit-mask 24 --connlimit-daddr"
             )
@@ -304,7 +349,7 @@ mod tests {
         );
         assert_eq!(
             parse(
-                &Connlimit,
+                &Connlimit(Family::V4),
                 1,
                 "--connlimit-above 5 --connlimit-mask 0xffffff00 --connlimit-daddr"
             )
@@ -313,7 +358,7 @@ mod tests {
         );
         assert_eq!(
             parse(
-                &Connlimit,
+                &Connlimit(Family::V4),
                 1,
                 "--connlimit-upto 9 --connlimit-mask 255.0.255.0"
             )
@@ -322,7 +367,12 @@ mod tests {
         );
         // 33 is no prefix length, but 0.0.0.33 is a (non-contiguous) mask.
         assert_eq!(
-            parse(&Connlimit, 1, "--connlimit-upto 9 --connlimit-mask 33").unwrap(),
+            parse(
+                &Connlimit(Family::V4),
+                1,
+                "--connlimit-upto 9 --connlimit-mask 33"
+            )
+            .unwrap(),
             odd_mask()
         );
     }
@@ -330,15 +380,15 @@ mod tests {
     #[test]
     fn save_matches_iptables() {
         assert_eq!(
-            save(&Connlimit, 1, &above()),
+            save(&Connlimit(Family::V4), 1, &above()),
             " --connlimit-above 3 --connlimit-mask 32 --connlimit-saddr"
         );
         assert_eq!(
-            save(&Connlimit, 1, &mask24_daddr()),
+            save(&Connlimit(Family::V4), 1, &mask24_daddr()),
             " --connlimit-above 5 --connlimit-mask 24 --connlimit-daddr"
         );
         assert_eq!(
-            save(&Connlimit, 1, &odd_mask()),
+            save(&Connlimit(Family::V4), 1, &odd_mask()),
             " --connlimit-upto 9 --connlimit-mask 32 --connlimit-saddr"
         );
     }
@@ -365,7 +415,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused() {
-        let bad = |s: &str| parse(&Connlimit, 1, s).unwrap_err();
+        let bad = |s: &str| parse(&Connlimit(Family::V4), 1, s).unwrap_err();
         assert_eq!(
             bad("--connlimit-mask 24"),
             "You must specify \"--connlimit-above\" or \"--connlimit-upto\"."
@@ -396,5 +446,101 @@ mod tests {
             bad("--connlimit-above 1 --connlimit-above 1"),
             "connlimit: option \"--connlimit-above\" can only be used once."
         );
+    }
+    mod v6 {
+        //! IPv6, captured from the kernel after ip6tables-legacy-restore 1.8.9.
+        use super::super::super::recent::testkit::{parse6, save6};
+        use super::*;
+
+        const C: Connlimit = Connlimit(Family::V6);
+
+        #[test]
+        fn parse_and_save_match_ip6tables() {
+            for (line, fixture, saved) in [
+                (
+                    "--connlimit-above 3",
+                    concat!(
+                        "ffffffffffffffffffffffffffffffff", // mask: /128 (init, all 0xff)
+                        "03000000",                         // limit 3
+                        "00000000",                         // flags: above, saddr
+                        "0000000000000000",                 // data (kernel private)
+                    ),
+                    " --connlimit-above 3 --connlimit-mask 128 --connlimit-saddr",
+                ),
+                (
+                    "! --connlimit-upto 5 --connlimit-mask 64 --connlimit-daddr",
+                    concat!(
+                        "ffffffffffffffff0000000000000000", // mask /64
+                        "05000000",                         // limit 5
+                        "02000000",                         // flags DADDR
+                        "0000000000000000",                 // data
+                    ),
+                    " --connlimit-above 5 --connlimit-mask 64 --connlimit-daddr",
+                ),
+                (
+                    "--connlimit-upto 9 --connlimit-mask ffff::ffff",
+                    concat!(
+                        "ffffffffffffffffffffffffffffffff", // holes: all 0xff
+                        "09000000",                         // limit 9
+                        "01000000",                         // flags INVERT (upto)
+                        "0000000000000000",                 // data
+                    ),
+                    " --connlimit-upto 9 --connlimit-mask 128 --connlimit-saddr",
+                ),
+                (
+                    "--connlimit-upto 9 --connlimit-mask ffff:ffff:ffff::",
+                    concat!(
+                        "ffffffffffff00000000000000000000", // mask /48
+                        "09000000",                         // limit 9
+                        "01000000",                         // flags INVERT
+                        "0000000000000000",                 // data
+                    ),
+                    " --connlimit-upto 9 --connlimit-mask 48 --connlimit-saddr",
+                ),
+                (
+                    "--connlimit-upto 9 --connlimit-mask 0",
+                    concat!(
+                        "00000000000000000000000000000000", // mask /0
+                        "09000000",                         // limit 9
+                        "01000000",                         // flags INVERT
+                        "0000000000000000",                 // data
+                    ),
+                    " --connlimit-upto 9 --connlimit-mask 0 --connlimit-saddr",
+                ),
+                (
+                    "--connlimit-upto 9 --connlimit-mask 33",
+                    concat!(
+                        "ffffffff800000000000000000000000", // mask /33
+                        "09000000",                         // limit 9
+                        "01000000",                         // flags INVERT
+                        "0000000000000000",                 // data
+                    ),
+                    " --connlimit-upto 9 --connlimit-mask 33 --connlimit-saddr",
+                ),
+            ] {
+                assert_eq!(parse6(&C, 1, line).unwrap(), hex(fixture), "{line}");
+                assert_eq!(save6(&C, 1, &hex(fixture)), saved, "{line}");
+            }
+        }
+
+        #[test]
+        fn count_bits6_follows_libxt_connlimit() {
+            // A mask with holes (written by another tool): per word bit lengths.
+            // Inverted words: 0000ffff (16 bits long), 0, ffffffff (32), 0.
+            assert_eq!(
+                count_bits6(&hex("ffff0000ffffffff00000000ffffffff")),
+                128 - 48
+            );
+        }
+
+        #[test]
+        fn bad_values_are_refused() {
+            assert_eq!(
+                parse6(&C, 1, "--connlimit-above 1 --connlimit-mask 129").unwrap_err(),
+                "connlimit: bad value for option \"--connlimit-mask\", neither a valid network mask nor valid CIDR (0-128)."
+            );
+            assert!(parse6(&C, 1, "--connlimit-above 1 --connlimit-mask 255.255.0.0").is_err());
+            assert!(parse6(&C, 1, "--connlimit-mask 64").is_err());
+        }
     }
 }

@@ -559,7 +559,11 @@ fn resolve_host(host: &str, family: Family) -> ExtResult<[u8; 16]> {
 /// masked). Without `/`, the mask is all ones over all 16 bytes; with
 /// `/len` (or a dotted mask), the prefix of that length; a mask with
 /// holes becomes all ones, as libxtables' plenmask turns it into.
-fn parse_hostmask(o: &OptValue, family: Family) -> ExtResult<([u8; 16], [u8; 16])> {
+pub(crate) fn parse_hostmask(
+    ext: &str,
+    o: &OptValue,
+    family: Family,
+) -> ExtResult<([u8; 16], [u8; 16])> {
     let arg = o.arg();
     let (host, mask) = match arg.find('/') {
         Some(p) => (&arg[..p], Some(&arg[p + 1..])),
@@ -579,7 +583,7 @@ fn parse_hostmask(o: &OptValue, family: Family) -> ExtResult<([u8; 16], [u8; 16]
             };
             let dotted = dotted.ok_or_else(|| {
                 format!(
-                    "conntrack: bad value for option \"--{}\", neither a valid network mask nor valid CIDR (0-{width}).",
+                    "{ext}: bad value for option \"--{}\", neither a valid network mask nor valid CIDR (0-{width}).",
                     o.name
                 )
             })?;
@@ -624,7 +628,7 @@ fn parse_conntrack(rev: u8, opts: &[OptValue], ctx: &RuleContext) -> ExtResult<C
                     .iter()
                     .position(|(n, _)| *n == o.name)
                     .unwrap_or_default();
-                let (addr, mask) = parse_hostmask(o, ctx.family)?;
+                let (addr, mask) = parse_hostmask("conntrack", o, ctx.family)?;
                 m.addrs[2 * i] = addr;
                 m.addrs[2 * i + 1] = mask;
                 m.match_flags |= ADDR_OPTS[i].1 as u16;

@@ -1,13 +1,14 @@
-//! `-m iprange` (xt_iprange revision 1, IPv4): source and/or destination
-//! address within an inclusive range, `[!] --src-range A[-B]` and
-//! `[!] --dst-range A[-B]`.
+//! `-m iprange` (xt_iprange revision 1, IPv4 and IPv6): source and/or
+//! destination address within an inclusive range, `[!] --src-range A[-B]`
+//! and `[!] --dst-range A[-B]`.
 //!
-//! iptables 1.8.9 also ships revision 0 (`ipt_iprange_info`), but kernels
-//! have dropped it, so no table can hold it; it is not implemented. IPv6 is
-//! left out: its addresses parse and print through inet_pton/inet_ntop.
+//! iptables 1.8.9 also ships revision 0 (`ipt_iprange_info`, IPv4 only),
+//! but kernels have dropped it, so no table can hold it; it is not
+//! implemented. IPv4 addresses follow xtables_numeric_to_ipaddr (C number
+//! parts, missing parts zero); IPv6 ones inet_pton / inet_ntop.
 
 use std::mem::offset_of;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::recent::{XtFlags, XtOpt, XTOPT_INVERT};
 use super::{
@@ -16,7 +17,7 @@ use super::{
 use crate::rules::Family;
 use crate::sys::bindings::xt_iprange_mtinfo;
 
-pub(super) static CODECS: &[&dyn Codec] = &[&Iprange];
+pub(super) static CODECS: &[&dyn Codec] = &[&Iprange(Family::V4), &Iprange(Family::V6)];
 
 mod field {
     use super::*;
@@ -56,17 +57,25 @@ pub(crate) fn numeric_to_ipaddr(s: &str) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
-/// `A` or `A-B` (split at the first `-`), each a numeric address.
-fn parse_range(arg: &str, opt: &str) -> ExtResult<[Ipv4Addr; 2]> {
+/// `A` or `A-B` (split at the first `-`), each a numeric address, as
+/// `union nf_inet_addr` bytes (an IPv4 address fills the first four).
+fn parse_range(arg: &str, opt: &str, family: Family) -> ExtResult<[[u8; 16]; 2]> {
     let (from, to) = arg.split_once('-').unwrap_or((arg, arg));
     let one = |s: &str| {
-        numeric_to_ipaddr(s)
+        let mut a = [0u8; 16];
+        let ok = match family {
+            Family::V4 => numeric_to_ipaddr(s).map(|v| a[..4].copy_from_slice(&v.octets())),
+            // xtables_numeric_to_ip6addr: inet_pton.
+            Family::V6 => s.parse::<Ipv6Addr>().ok().map(|v| a = v.octets()),
+        };
+        ok.map(|_| a)
             .ok_or_else(|| format!("iprange: Bad value for \"{opt}\" option: \"{s}\""))
     };
     Ok([one(from)?, one(to)?])
 }
 
-struct Iprange;
+/// The match, for one family.
+struct Iprange(Family);
 
 impl Codec for Iprange {
     fn name(&self) -> &'static str {
@@ -76,7 +85,10 @@ impl Codec for Iprange {
         Kind::Match
     }
     fn families(&self) -> &'static [Family] {
-        &[Family::V4]
+        match self.0 {
+            Family::V4 => &[Family::V4],
+            Family::V6 => &[Family::V6],
+        }
     }
     fn revisions(&self, _: Family) -> &'static [u8] {
         &[1]
@@ -108,10 +120,10 @@ impl Codec for Iprange {
                     "--dst-range",
                 )
             };
-            let [lo, hi] = parse_range(o.arg(), opt)?;
+            let [lo, hi] = parse_range(o.arg(), opt, self.0)?;
             // An IPv4 address fills the first 4 bytes of nf_inet_addr; the
             // rest stays zero.
-            p.bytes(min, &lo.octets()).bytes(max, &hi.octets());
+            p.bytes(min, &lo).bytes(max, &hi);
             flags |= flag;
             if o.invert {
                 flags |= inv;
@@ -127,9 +139,16 @@ impl Codec for Iprange {
     fn save(&self, _rev: u8, data: &[u8], _ctx: &RuleContext, out: &mut String) -> ExtResult<()> {
         let r = Reader::new(data, std::mem::size_of::<xt_iprange_mtinfo>())?;
         let flags = r.u8(field::FLAGS)?;
-        let addr = |off: usize| -> ExtResult<Ipv4Addr> {
-            let b = r.bytes(off, 4)?;
-            Ok(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+        let addr = |off: usize| -> ExtResult<String> {
+            let b = r.bytes(off, 16)?;
+            Ok(match self.0 {
+                Family::V4 => Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
+                Family::V6 => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(b);
+                    super::conntrack::inet_ntop6(&a)
+                }
+            })
         };
         for (flag, inv, name, min, max) in [
             (
@@ -202,16 +221,26 @@ mod tests {
     #[test]
     fn parse_matches_kernel() {
         assert_eq!(
-            parse(&Iprange, 1, "--src-range 10.0.0.1-10.0.0.100").unwrap(),
+            parse(&Iprange(Family::V4), 1, "--src-range 10.0.0.1-10.0.0.100").unwrap(),
             src()
         );
         assert_eq!(
-            parse(&Iprange, 1, "! --src-range 10.1-10.2 ! --dst-range 1.2.3.4").unwrap(),
+            parse(
+                &Iprange(Family::V4),
+                1,
+                "! --src-range 10.1-10.2 ! --dst-range 1.2.3.4"
+            )
+            .unwrap(),
             both_inverted()
         );
         // Addresses in C notation.
         assert_eq!(
-            parse(&Iprange, 1, "--src-range 0x0a.0.0.01-012.0.0.0x64").unwrap(),
+            parse(
+                &Iprange(Family::V4),
+                1,
+                "--src-range 0x0a.0.0.01-012.0.0.0x64"
+            )
+            .unwrap(),
             src()
         );
     }
@@ -219,11 +248,11 @@ mod tests {
     #[test]
     fn save_matches_iptables() {
         assert_eq!(
-            save(&Iprange, 1, &src()),
+            save(&Iprange(Family::V4), 1, &src()),
             " --src-range 10.0.0.1-10.0.0.100"
         );
         assert_eq!(
-            save(&Iprange, 1, &both_inverted()),
+            save(&Iprange(Family::V4), 1, &both_inverted()),
             " ! --src-range 10.1.0.0-10.2.0.0 ! --dst-range 1.2.3.4-1.2.3.4"
         );
     }
@@ -254,20 +283,107 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         assert_eq!(
-            parse(&Iprange, 1, "").unwrap_err(),
+            parse(&Iprange(Family::V4), 1, "").unwrap_err(),
             "iprange match: You must specify `--src-range' or `--dst-range'"
         );
         assert_eq!(
-            parse(&Iprange, 1, "--src-range 1.2.3.4-").unwrap_err(),
+            parse(&Iprange(Family::V4), 1, "--src-range 1.2.3.4-").unwrap_err(),
             "iprange: Bad value for \"--src-range\" option: \"\""
         );
         assert_eq!(
-            parse(&Iprange, 1, "--dst-range 1.2.3.4-5.6.7.8-9.9.9.9").unwrap_err(),
+            parse(
+                &Iprange(Family::V4),
+                1,
+                "--dst-range 1.2.3.4-5.6.7.8-9.9.9.9"
+            )
+            .unwrap_err(),
             "iprange: Bad value for \"--dst-range\" option: \"5.6.7.8-9.9.9.9\""
         );
         assert_eq!(
-            parse(&Iprange, 1, "--src-range 1.1.1.1 --src-range 2.2.2.2").unwrap_err(),
+            parse(
+                &Iprange(Family::V4),
+                1,
+                "--src-range 1.1.1.1 --src-range 2.2.2.2"
+            )
+            .unwrap_err(),
             "iprange: option \"--src-range\" can only be used once."
         );
+    }
+    mod v6 {
+        //! IPv6, captured from the kernel after ip6tables-legacy-restore 1.8.9.
+        use super::super::super::recent::testkit::{parse6, save6};
+        use super::*;
+
+        /// `-m iprange --src-range 2001:db8::1-2001:db8::100`
+        fn src() -> Vec<u8> {
+            hex(&[
+                "20010db8000000000000000000000001", // src_min 2001:db8::1
+                "20010db8000000000000000000000100", // src_max 2001:db8::100
+                &zeros(16),                         // dst_min unused
+                &zeros(16),                         // dst_max unused
+                "01",                               // flags IPRANGE_SRC
+                &zeros(7),                          // padding
+            ]
+            .concat())
+        }
+
+        /// `-m iprange ! --src-range ::1.2.3.4-::ffff:1.2.3.4 ! --dst-range fe80::1`
+        fn both_inverted() -> Vec<u8> {
+            hex(&[
+                "00000000000000000000000001020304", // src_min ::1.2.3.4
+                "00000000000000000000ffff01020304", // src_max ::ffff:1.2.3.4
+                "fe800000000000000000000000000001", // dst_min fe80::1
+                "fe800000000000000000000000000001", // dst_max fe80::1
+                "33",                               // flags SRC|DST|SRC_INV|DST_INV
+                &zeros(7),                          // padding
+            ]
+            .concat())
+        }
+
+        #[test]
+        fn parse_matches_kernel() {
+            let c = Iprange(Family::V6);
+            assert_eq!(
+                parse6(&c, 1, "--src-range 2001:db8::1-2001:db8::100").unwrap(),
+                src()
+            );
+            assert_eq!(
+                parse6(
+                    &c,
+                    1,
+                    "! --src-range ::1.2.3.4-::ffff:1.2.3.4 ! --dst-range fe80::1"
+                )
+                .unwrap(),
+                both_inverted()
+            );
+        }
+
+        #[test]
+        fn save_matches_ip6tables() {
+            let c = Iprange(Family::V6);
+            assert_eq!(
+                save6(&c, 1, &src()),
+                " --src-range 2001:db8::1-2001:db8::100"
+            );
+            assert_eq!(
+                save6(&c, 1, &both_inverted()),
+                " ! --src-range ::1.2.3.4-::ffff:1.2.3.4 ! --dst-range fe80::1-fe80::1"
+            );
+        }
+
+        #[test]
+        fn bad_values_are_refused() {
+            let c = Iprange(Family::V6);
+            assert_eq!(
+                parse6(&c, 1, "--src-range 10.0.0.1").unwrap_err(),
+                "iprange: Bad value for \"--src-range\" option: \"10.0.0.1\""
+            );
+            assert_eq!(
+                parse6(&c, 1, "--dst-range ::1-").unwrap_err(),
+                "iprange: Bad value for \"--dst-range\" option: \"\""
+            );
+            assert!(parse6(&c, 1, "--dst-range host.example").is_err());
+            assert!(parse6(&c, 1, "").is_err());
+        }
     }
 }

@@ -1,20 +1,22 @@
-//! `-j DNAT`, `-j SNAT`, `-j MASQUERADE`, `-j REDIRECT` (libxt_NAT, IPv4).
+//! `-j DNAT`, `-j SNAT`, `-j MASQUERADE`, `-j REDIRECT` (libxt_NAT, IPv4
+//! and IPv6).
 //!
-//! All four carry one NAT range. iptables 1.8.9 ships these IPv4 revisions:
+//! All four carry one NAT range. iptables 1.8.9 ships these revisions:
 //!
-//! | target     | revisions | payload                                            |
-//! |------------|-----------|----------------------------------------------------|
-//! | DNAT       | 2, 0      | `nf_nat_range2` / `nf_nat_ipv4_multi_range_compat` |
-//! | SNAT       | 0         | `nf_nat_ipv4_multi_range_compat`                   |
-//! | MASQUERADE | 0         | `nf_nat_ipv4_multi_range_compat`                   |
-//! | REDIRECT   | 0         | `nf_nat_ipv4_multi_range_compat`                   |
+//! | target     | IPv4 revisions | IPv6 revisions | payload                      |
+//! |------------|----------------|----------------|------------------------------|
+//! | DNAT       | 2, 0           | 2, 1           | `nf_nat_range2` / 0: compat, 1: `nf_nat_range` |
+//! | SNAT       | 0              | 1              | compat / `nf_nat_range`      |
+//! | MASQUERADE | 0              | 0              | compat / `nf_nat_range`      |
+//! | REDIRECT   | 0              | 0              | compat / `nf_nat_range`      |
 //!
-//! (SNAT/DNAT revision 1, `nf_nat_range`, is IPv6-only in iptables 1.8.9.)
-//! Options are parsed into a [`NatRange`] as libxt_NAT's `parse_to` /
-//! `parse_ports` do, then written in the chosen revision's layout.
+//! ("compat" is `nf_nat_ipv4_multi_range_compat`, IPv4 only; every IPv6
+//! revision below 2 is `nf_nat_range`.) Options are parsed into a
+//! [`NatRange`] as libxt_NAT's `parse_to` / `parse_ports` do, then written
+//! in the chosen revision's layout.
 
 use std::mem::{offset_of, size_of};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{
     no_invert, once, opt, strtoul_prefix, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload,
@@ -22,17 +24,21 @@ use super::{
 };
 use crate::rules::Family;
 use crate::sys::bindings::{
-    nf_conntrack_man_proto, nf_nat_ipv4_multi_range_compat, nf_nat_ipv4_range, nf_nat_range2,
-    IPPROTO_DCCP, IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, NF_NAT_RANGE_MAP_IPS,
-    NF_NAT_RANGE_PERSISTENT, NF_NAT_RANGE_PROTO_OFFSET, NF_NAT_RANGE_PROTO_RANDOM,
-    NF_NAT_RANGE_PROTO_RANDOM_FULLY, NF_NAT_RANGE_PROTO_SPECIFIED,
+    nf_conntrack_man_proto, nf_nat_ipv4_multi_range_compat, nf_nat_ipv4_range, nf_nat_range,
+    nf_nat_range2, IPPROTO_DCCP, IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
+    NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PERSISTENT, NF_NAT_RANGE_PROTO_OFFSET,
+    NF_NAT_RANGE_PROTO_RANDOM, NF_NAT_RANGE_PROTO_RANDOM_FULLY, NF_NAT_RANGE_PROTO_SPECIFIED,
 };
 
 pub(super) static CODECS: &[&dyn Codec] = &[
-    &Nat(Which::Dnat),
-    &Nat(Which::Snat),
-    &Nat(Which::Masquerade),
-    &Nat(Which::Redirect),
+    &Nat(Which::Dnat, Family::V4),
+    &Nat(Which::Snat, Family::V4),
+    &Nat(Which::Masquerade, Family::V4),
+    &Nat(Which::Redirect, Family::V4),
+    &Nat(Which::Dnat, Family::V6),
+    &Nat(Which::Snat, Family::V6),
+    &Nat(Which::Masquerade, Family::V6),
+    &Nat(Which::Redirect, Family::V6),
 ];
 
 /// Byte offsets in the two layouts.
@@ -53,6 +59,16 @@ mod field {
         pub const MAX_IP: usize = RANGE + offset_of!(nf_nat_ipv4_range, max_ip);
         pub const MIN_PORT: usize = RANGE + offset_of!(nf_nat_ipv4_range, min) + PORT;
         pub const MAX_PORT: usize = RANGE + offset_of!(nf_nat_ipv4_range, max) + PORT;
+    }
+
+    /// `nf_nat_range` (IPv6 revisions 0 and 1).
+    pub mod v1 {
+        use super::*;
+        pub const FLAGS: usize = offset_of!(nf_nat_range, flags);
+        pub const MIN_ADDR: usize = offset_of!(nf_nat_range, min_addr);
+        pub const MAX_ADDR: usize = offset_of!(nf_nat_range, max_addr);
+        pub const MIN_PORT: usize = offset_of!(nf_nat_range, min_proto) + PORT;
+        pub const MAX_PORT: usize = offset_of!(nf_nat_range, max_proto) + PORT;
     }
 
     /// `nf_nat_range2` (DNAT revision 2).
@@ -112,11 +128,25 @@ fn leading_uint(s: &str, min: u64, max: u64) -> Option<(u64, &str)> {
     (v >= min && v <= max).then_some((v, rest))
 }
 
-/// inet_pton(AF_INET): exactly four decimal parts, no leading zeros.
-/// (Rust's parser has the same rules.)
-fn parse_v4(s: &str) -> ExtResult<Ipv4Addr> {
-    s.parse::<Ipv4Addr>()
-        .map_err(|_| format!("Bad IP address \"{s}\""))
+/// inet_pton(AF_INET): exactly four decimal parts, no leading zeros;
+/// inet_pton(AF_INET6). (Rust's parsers have the same rules as glibc's.)
+/// The address comes back as `union nf_inet_addr` bytes.
+fn parse_addr(s: &str, family: Family) -> ExtResult<[u8; ADDR_LEN]> {
+    let bad = || format!("Bad IP address \"{s}\"");
+    let mut a = [0u8; ADDR_LEN];
+    match family {
+        Family::V4 => set_v4(&mut a, s.parse::<Ipv4Addr>().map_err(|_| bad())?),
+        Family::V6 => a = s.parse::<Ipv6Addr>().map_err(|_| bad())?.octets(),
+    }
+    Ok(a)
+}
+
+/// inet_ntop of a `union nf_inet_addr` for the family (glibc's IPv6 forms).
+pub(crate) fn addr_text(a: &[u8; ADDR_LEN], family: Family) -> String {
+    match family {
+        Family::V4 => v4_of(a).to_string(),
+        Family::V6 => super::conntrack::inet_ntop6(a),
+    }
 }
 
 impl NatRange {
@@ -167,14 +197,29 @@ impl NatRange {
         Ok(())
     }
 
-    /// libxt_NAT's `parse_to` for IPv4: `[ADDR[-ADDR]][:PORTSPEC]`.
-    pub(crate) fn parse_to(&mut self, arg: &str, portok: bool) -> ExtResult<()> {
-        if arg.contains('[') {
-            return Err("Invalid address format".into());
-        }
-        // One colon is the port part; more mean an IPv6 address.
-        let colon = arg.find(':').filter(|&c| !arg[c + 1..].contains(':'));
-        let mut addr = arg;
+    /// libxt_NAT's `parse_to`: `[ADDR[-ADDR]][:PORTSPEC]`, and for IPv6
+    /// also `[ADDR[-ADDR]][:PORTSPEC]` with the addresses in brackets.
+    ///
+    /// As in iptables, the brackets enclose the whole address range
+    /// (`[a-b]:p`); `[a]-[b]:p` is refused (its second colon is read as the
+    /// port part), and anything between `]` and the next `:` is ignored.
+    pub(crate) fn parse_to(&mut self, arg: &str, portok: bool, family: Family) -> ExtResult<()> {
+        let (addr, colon) = match arg.find('[') {
+            Some(open) => {
+                let start = open + 1;
+                let close = match (arg[start..].find(']'), family) {
+                    (Some(c), Family::V6) => start + c,
+                    _ => return Err("Invalid address format".into()),
+                };
+                let colon = arg[close + 1..].find(':').map(|c| close + 1 + c);
+                (&arg[start..close], colon)
+            }
+            None => {
+                // One colon is the port part; more mean an IPv6 address.
+                let colon = arg.find(':').filter(|&c| !arg[c + 1..].contains(':'));
+                (colon.map_or(arg, |c| &arg[..c]), colon)
+            }
+        };
         if let Some(c) = colon {
             self.parse_ports(&arg[c + 1..], portok)?;
             // iptables skips the address when the colon is the first byte,
@@ -182,18 +227,17 @@ impl NatRange {
             if c == 0 || c == 2 {
                 return Ok(());
             }
-            addr = &arg[..c];
         }
         self.flags |= NF_NAT_RANGE_MAP_IPS;
         let (lo, hi) = match addr.split_once('-') {
-            Some((lo, hi)) => (parse_v4(lo)?, parse_v4(hi)?),
+            Some((lo, hi)) => (parse_addr(lo, family)?, parse_addr(hi, family)?),
             None => {
-                let ip = parse_v4(addr)?;
+                let ip = parse_addr(addr, family)?;
                 (ip, ip)
             }
         };
-        set_v4(&mut self.min_addr, lo);
-        set_v4(&mut self.max_addr, hi);
+        self.min_addr = lo;
+        self.max_addr = hi;
         Ok(())
     }
 
@@ -222,6 +266,34 @@ impl NatRange {
         };
         n.min_addr[..4].copy_from_slice(r.bytes(MIN_IP, 4)?);
         n.max_addr[..4].copy_from_slice(r.bytes(MAX_IP, 4)?);
+        n.min_port = r.be16(MIN_PORT)?;
+        n.max_port = r.be16(MAX_PORT)?;
+        Ok(n)
+    }
+
+    /// Writes `nf_nat_range` (IPv6 revisions 0 and 1). The base port has
+    /// no place in this layout and is dropped, as iptables drops it.
+    fn encode_v1(&self) -> Vec<u8> {
+        use field::v1::*;
+        let mut p = Payload::of::<nf_nat_range>();
+        p.u32(FLAGS, self.flags)
+            .bytes(MIN_ADDR, &self.min_addr)
+            .bytes(MAX_ADDR, &self.max_addr)
+            .be16(MIN_PORT, self.min_port)
+            .be16(MAX_PORT, self.max_port);
+        p.finish()
+    }
+
+    /// Reads `nf_nat_range` (`RANGE2_INIT_FROM_RANGE`: no base port).
+    fn decode_v1(data: &[u8]) -> ExtResult<NatRange> {
+        use field::v1::*;
+        let r = Reader::new(data, size_of::<nf_nat_range>())?;
+        let mut n = NatRange {
+            flags: r.u32(FLAGS)?,
+            ..NatRange::default()
+        };
+        n.min_addr.copy_from_slice(r.bytes(MIN_ADDR, ADDR_LEN)?);
+        n.max_addr.copy_from_slice(r.bytes(MAX_ADDR, ADDR_LEN)?);
         n.min_port = r.be16(MIN_PORT)?;
         n.max_port = r.be16(MAX_PORT)?;
         Ok(n)
@@ -256,14 +328,22 @@ impl NatRange {
         Ok(n)
     }
 
-    /// libxt_NAT's `sprint_range` for IPv4.
-    fn range_text(&self) -> String {
+    /// libxt_NAT's `sprint_range`: IPv6 addresses go in brackets when a
+    /// port part follows.
+    fn range_text(&self, family: Family) -> String {
+        let brackets = family == Family::V6 && self.flags & NF_NAT_RANGE_PROTO_SPECIFIED != 0;
         let mut s = String::new();
         if self.flags & NF_NAT_RANGE_MAP_IPS != 0 {
-            s.push_str(&v4_of(&self.min_addr).to_string());
+            if brackets {
+                s.push('[');
+            }
+            s.push_str(&addr_text(&self.min_addr, family));
             if self.min_addr != self.max_addr {
                 s.push('-');
-                s.push_str(&v4_of(&self.max_addr).to_string());
+                s.push_str(&addr_text(&self.max_addr, family));
+            }
+            if brackets {
+                s.push(']');
             }
         }
         if self.flags & NF_NAT_RANGE_PROTO_SPECIFIED != 0 {
@@ -279,8 +359,8 @@ impl NatRange {
     }
 
     /// libxt_NAT's `__NAT_print` in save mode.
-    fn save(&self, out: &mut String, rangeopt: &str, skip_colon: bool) {
-        let text = self.range_text();
+    fn save(&self, out: &mut String, family: Family, rangeopt: &str, skip_colon: bool) {
+        let text = self.range_text(family);
         if !text.is_empty() {
             let text = if skip_colon {
                 text.strip_prefix(':').unwrap_or(&text)
@@ -322,8 +402,19 @@ enum Which {
     Redirect,
 }
 
-/// One of the four NAT targets.
-struct Nat(Which);
+/// One of the four NAT targets, for one family.
+struct Nat(Which, Family);
+
+/// The payload layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// `nf_nat_ipv4_multi_range_compat`
+    Compat,
+    /// `nf_nat_range`
+    Range,
+    /// `nf_nat_range2`
+    Range2,
+}
 
 impl Nat {
     /// The option holding the range, and whether save drops its leading colon.
@@ -332,6 +423,17 @@ impl Nat {
             Which::Dnat => ("to-destination", false),
             Which::Snat => ("to-source", false),
             Which::Masquerade | Which::Redirect => ("to-ports", true),
+        }
+    }
+
+    /// The layout of a revision, or `None` for one iptables 1.8.9 lacks.
+    fn layout(&self, rev: u8) -> Option<Layout> {
+        match (self.1, self.0, rev) {
+            (_, Which::Dnat, 2) => Some(Layout::Range2),
+            (Family::V4, _, 0) => Some(Layout::Compat),
+            (Family::V6, Which::Dnat | Which::Snat, 1) => Some(Layout::Range),
+            (Family::V6, Which::Masquerade | Which::Redirect, 0) => Some(Layout::Range),
+            _ => None,
         }
     }
 }
@@ -349,11 +451,16 @@ impl Codec for Nat {
         Kind::Target
     }
     fn families(&self) -> &'static [Family] {
-        &[Family::V4]
+        match self.1 {
+            Family::V4 => &[Family::V4],
+            Family::V6 => &[Family::V6],
+        }
     }
     fn revisions(&self, _: Family) -> &'static [u8] {
-        match self.0 {
-            Which::Dnat => &[2, 0],
+        match (self.1, self.0) {
+            (Family::V4, Which::Dnat) => &[2, 0],
+            (Family::V6, Which::Dnat) => &[2, 1],
+            (Family::V6, Which::Snat) => &[1],
             _ => &[0],
         }
     }
@@ -392,7 +499,7 @@ impl Codec for Nat {
             once(&mut seen, o, name)?;
             no_invert(o, name)?;
             match o.name {
-                "to-destination" | "to-source" => range.parse_to(o.arg(), portok)?,
+                "to-destination" | "to-source" => range.parse_to(o.arg(), portok, self.1)?,
                 "to-ports" => range.parse_ports(o.arg(), portok)?,
                 "random" => range.flags |= NF_NAT_RANGE_PROTO_RANDOM,
                 "random-fully" => range.flags |= NF_NAT_RANGE_PROTO_RANDOM_FULLY,
@@ -404,29 +511,33 @@ impl Codec for Nat {
         if matches!(self.0, Which::Dnat | Which::Snat) && !seen.contains(&rangeopt) {
             return Err(format!("{name}: option \"--{rangeopt}\" must be specified"));
         }
-        match rev {
-            0 => {
-                // DNAT_fcheck (DNAT and REDIRECT): revision 0 has no base port.
-                if matches!(self.0, Which::Dnat | Which::Redirect)
-                    && range.flags & NF_NAT_RANGE_PROTO_OFFSET != 0
-                {
-                    return Err("Shifted portmap ranges not supported with this kernel".into());
-                }
-                Ok(range.encode_v0())
-            }
-            2 if self.0 == Which::Dnat => Ok(range.encode_v2()),
-            _ => Err(format!("{name}: revision {rev} is not supported")),
+        let unsupported = || format!("{name}: revision {rev} is not supported");
+        let layout = self.layout(rev).ok_or_else(unsupported)?;
+        // DNAT_fcheck / DNAT_fcheck6 (DNAT and REDIRECT below revision 2):
+        // these layouts have no base port. SNAT and MASQUERADE have no such
+        // check; their base port is dropped.
+        if layout != Layout::Range2
+            && matches!(self.0, Which::Dnat | Which::Redirect)
+            && range.flags & NF_NAT_RANGE_PROTO_OFFSET != 0
+        {
+            return Err("Shifted portmap ranges not supported with this kernel".into());
         }
+        Ok(match layout {
+            Layout::Compat => range.encode_v0(),
+            Layout::Range => range.encode_v1(),
+            Layout::Range2 => range.encode_v2(),
+        })
     }
 
     fn save(&self, rev: u8, data: &[u8], _ctx: &RuleContext, out: &mut String) -> ExtResult<()> {
-        let range = match rev {
-            0 => NatRange::decode_v0(data)?,
-            2 if self.0 == Which::Dnat => NatRange::decode_v2(data)?,
-            _ => return Err(format!("{}: revision {rev} is not supported", self.name())),
+        let range = match self.layout(rev) {
+            Some(Layout::Compat) => NatRange::decode_v0(data)?,
+            Some(Layout::Range) => NatRange::decode_v1(data)?,
+            Some(Layout::Range2) => NatRange::decode_v2(data)?,
+            None => return Err(format!("{}: revision {rev} is not supported", self.name())),
         };
         let (rangeopt, skip_colon) = self.range_option();
-        range.save(out, rangeopt, skip_colon);
+        range.save(out, self.1, rangeopt, skip_colon);
         Ok(())
     }
 }
@@ -462,7 +573,7 @@ mod tests {
     }
 
     fn codec(w: Which) -> Nat {
-        Nat(w)
+        Nat(w, Family::V4)
     }
 
     /// Parses as the registry would: payload padded to XT_ALIGN.
@@ -861,5 +972,320 @@ mod tests {
         assert!(codec(Which::Snat)
             .save(0, &[1, 0, 0], &ctx, &mut out)
             .is_err());
+    }
+    mod v6 {
+        //! IPv6 fixtures, captured from the kernel after
+        //! ip6tables-legacy-restore 1.8.9 loaded the rule shown (nat table).
+        use super::*;
+
+        fn ip6(proto: u32) -> IpMatch {
+            IpMatch {
+                proto: proto as u16,
+                ..IpMatch::any(Family::V6)
+            }
+        }
+
+        fn parse6(w: Which, rev: u8, proto: u32, opts: &[OptValue]) -> ExtResult<Vec<u8>> {
+            let ip = ip6(proto);
+            let ctx = RuleContext {
+                family: Family::V6,
+                ip: &ip,
+                table: "nat",
+            };
+            let mut v = Nat(w, Family::V6).parse(rev, opts, &ctx)?;
+            v.resize(xt_align(v.len()), 0);
+            Ok(v)
+        }
+
+        fn save6(w: Which, rev: u8, data: &[u8]) -> String {
+            let ip = ip6(IPPROTO_TCP);
+            let ctx = RuleContext {
+                family: Family::V6,
+                ip: &ip,
+                table: "nat",
+            };
+            let mut out = String::new();
+            Nat(w, Family::V6)
+                .save(rev, data, &ctx, &mut out)
+                .expect("save");
+            out
+        }
+
+        #[test]
+        fn revisions_and_families() {
+            let d = Nat(Which::Dnat, Family::V6);
+            assert_eq!(d.revisions(Family::V6), &[2, 1]);
+            assert_eq!(d.families(), &[Family::V6]);
+            assert_eq!(Nat(Which::Snat, Family::V6).revisions(Family::V6), &[1]);
+            assert_eq!(
+                Nat(Which::Masquerade, Family::V6).revisions(Family::V6),
+                &[0]
+            );
+            assert_eq!(Nat(Which::Redirect, Family::V6).revisions(Family::V6), &[0]);
+        }
+
+        #[test]
+        fn dnat_v2_bracketed_address_and_port() {
+            // `-p tcp -j DNAT --to-destination [2001:db8::1]:80`
+            let fixture = hex(concat!(
+                "03000000",                         // flags: MAP_IPS|PROTO_SPECIFIED
+                "20010db8000000000000000000000001", // min_addr 2001:db8::1
+                "20010db8000000000000000000000001", // max_addr 2001:db8::1
+                "0050",                             // min_proto 80 (network order)
+                "0050",                             // max_proto 80
+                "0000",                             // base_proto
+                "0000",                             // struct padding
+                "00000000",                         // XT_ALIGN padding
+            ));
+            let opts = [o("to-destination", "[2001:db8::1]:80")];
+            assert_eq!(parse6(Which::Dnat, 2, IPPROTO_TCP, &opts).unwrap(), fixture);
+            assert_eq!(
+                save6(Which::Dnat, 2, &fixture),
+                " --to-destination [2001:db8::1]:80"
+            );
+        }
+
+        #[test]
+        fn dnat_v2_range_ports_base() {
+            // `-p tcp -j DNAT --to-destination [2001:db8::1-2001:db8::5]:80-90/100`
+            let fixture = hex(concat!(
+                "23000000",                         // flags: MAP_IPS|PROTO_SPECIFIED|OFFSET
+                "20010db8000000000000000000000001", // min_addr 2001:db8::1
+                "20010db8000000000000000000000005", // max_addr 2001:db8::5
+                "0050",                             // min_proto 80
+                "005a",                             // max_proto 90
+                "0064",                             // base_proto 100
+                "0000",                             // struct padding
+                "00000000",                         // XT_ALIGN padding
+            ));
+            let opts = [o("to-destination", "[2001:db8::1-2001:db8::5]:80-90/100")];
+            assert_eq!(parse6(Which::Dnat, 2, IPPROTO_TCP, &opts).unwrap(), fixture);
+            assert_eq!(
+                save6(Which::Dnat, 2, &fixture),
+                " --to-destination [2001:db8::1-2001:db8::5]:80-90/100"
+            );
+        }
+
+        #[test]
+        fn dnat_v2_range_without_port_has_no_brackets() {
+            // `-j DNAT --to-destination 2001:db8::1-2001:db8::5`
+            let fixture = hex(concat!(
+                "01000000",                         // flags: MAP_IPS
+                "20010db8000000000000000000000001", // min_addr 2001:db8::1
+                "20010db8000000000000000000000005", // max_addr 2001:db8::5
+                "0000",                             // min_proto
+                "0000",                             // max_proto
+                "0000",                             // base_proto
+                "0000",                             // struct padding
+                "00000000",                         // XT_ALIGN padding
+            ));
+            for arg in ["2001:db8::1-2001:db8::5", "[2001:db8::1-2001:db8::5]"] {
+                assert_eq!(
+                    parse6(Which::Dnat, 2, 0, &[o("to-destination", arg)]).unwrap(),
+                    fixture
+                );
+            }
+            assert_eq!(
+                save6(Which::Dnat, 2, &fixture),
+                " --to-destination 2001:db8::1-2001:db8::5"
+            );
+        }
+
+        #[test]
+        fn dnat_v2_port_only() {
+            // `-p udp -j DNAT --to-destination []:53`, saved as ":53".
+            let fixture = hex(concat!(
+                "02000000",                         // flags: PROTO_SPECIFIED
+                "00000000000000000000000000000000", // min_addr unset
+                "00000000000000000000000000000000", // max_addr unset
+                "0035",                             // min_proto 53
+                "0035",                             // max_proto 53
+                "0000",                             // base_proto
+                "0000",                             // struct padding
+                "00000000",                         // XT_ALIGN padding
+            ));
+            for arg in ["[]:53", ":53"] {
+                assert_eq!(
+                    parse6(Which::Dnat, 2, IPPROTO_UDP, &[o("to-destination", arg)]).unwrap(),
+                    fixture
+                );
+            }
+            assert_eq!(save6(Which::Dnat, 2, &fixture), " --to-destination :53");
+        }
+
+        #[test]
+        fn dnat_v2_ipv4_compatible_address_and_flags() {
+            // `-p tcp -j DNAT --to-destination [::1.2.3.4]:53 --random --persistent`:
+            // glibc prints the address in its dotted form.
+            let fixture = hex(concat!(
+                "0f000000",                         // flags: MAP_IPS|PROTO_SPECIFIED|RANDOM|PERSISTENT
+                "00000000000000000000000001020304", // min_addr ::1.2.3.4
+                "00000000000000000000000001020304", // max_addr ::1.2.3.4
+                "0035",                             // min_proto 53
+                "0035",                             // max_proto 53
+                "0000",                             // base_proto
+                "0000",                             // struct padding
+                "00000000",                         // XT_ALIGN padding
+            ));
+            let opts = [
+                o("to-destination", "[::1.2.3.4]:53"),
+                o("random", ""),
+                o("persistent", ""),
+            ];
+            assert_eq!(parse6(Which::Dnat, 2, IPPROTO_TCP, &opts).unwrap(), fixture);
+            assert_eq!(
+                save6(Which::Dnat, 2, &fixture),
+                " --to-destination [::1.2.3.4]:53 --random --persistent"
+            );
+        }
+
+        /// `-p tcp -j SNAT --to-source [2001:db8::1]:1000-2000/5 --random
+        /// --random-fully --persistent` (SNAT revision 1, `nf_nat_range`; 40
+        /// bytes, no XT_ALIGN padding). DNAT revision 1 has the same layout.
+        fn range_v1() -> Vec<u8> {
+            hex(concat!(
+                "3f000000", // flags: MAP_IPS|PROTO_SPECIFIED|RANDOM|PERSISTENT|RANDOM_FULLY|OFFSET
+                "20010db8000000000000000000000001", // min_addr 2001:db8::1
+                "20010db8000000000000000000000001", // max_addr 2001:db8::1
+                "03e8",     // min_proto 1000
+                "07d0",     // max_proto 2000 (the base port has no place)
+            ))
+        }
+
+        #[test]
+        fn snat_v1_drops_the_base_port() {
+            let opts = [
+                o("to-source", "[2001:db8::1]:1000-2000/5"),
+                o("random", ""),
+                o("random-fully", ""),
+                o("persistent", ""),
+            ];
+            assert_eq!(
+                parse6(Which::Snat, 1, IPPROTO_TCP, &opts).unwrap(),
+                range_v1()
+            );
+            assert_eq!(
+                save6(Which::Snat, 1, &range_v1()),
+                " --to-source [2001:db8::1]:1000-2000/0 --random --random-fully --persistent"
+            );
+        }
+
+        #[test]
+        fn dnat_v1() {
+            // Without the base port (refused by revision 1) and --random-fully
+            // (no DNAT option), the SNAT layout above.
+            let mut fixture = range_v1();
+            fixture[0] = 0x0f; // MAP_IPS|PROTO_SPECIFIED|RANDOM|PERSISTENT
+            let opts = [
+                o("to-destination", "[2001:db8::1]:1000-2000"),
+                o("random", ""),
+                o("persistent", ""),
+            ];
+            assert_eq!(parse6(Which::Dnat, 1, IPPROTO_TCP, &opts).unwrap(), fixture);
+            assert_eq!(
+                save6(Which::Dnat, 1, &fixture),
+                " --to-destination [2001:db8::1]:1000-2000 --random --persistent"
+            );
+            let shifted = [o("to-destination", "[2001:db8::1]:1-2/3")];
+            assert!(parse6(Which::Dnat, 1, IPPROTO_TCP, &shifted)
+                .unwrap_err()
+                .contains("Shifted portmap"));
+        }
+
+        #[test]
+        fn snat_v1_single_address() {
+            // `-j SNAT --to-source 2001:db8::1`
+            let fixture = hex(concat!(
+                "01000000",                         // flags: MAP_IPS
+                "20010db8000000000000000000000001", // min_addr
+                "20010db8000000000000000000000001", // max_addr
+                "0000",                             // min_proto
+                "0000",                             // max_proto
+            ));
+            assert_eq!(
+                parse6(Which::Snat, 1, 0, &[o("to-source", "2001:db8::1")]).unwrap(),
+                fixture
+            );
+            assert_eq!(save6(Which::Snat, 1, &fixture), " --to-source 2001:db8::1");
+        }
+
+        #[test]
+        fn redirect_and_masquerade() {
+            // `-p tcp -j REDIRECT --to-ports 8080-8090 --random`
+            let fixture = hex(concat!(
+                "06000000",                         // flags: PROTO_SPECIFIED|RANDOM
+                "00000000000000000000000000000000", // min_addr unset
+                "00000000000000000000000000000000", // max_addr unset
+                "1f90",                             // min_proto 8080
+                "1f9a",                             // max_proto 8090
+            ));
+            let opts = [o("to-ports", "8080-8090"), o("random", "")];
+            assert_eq!(
+                parse6(Which::Redirect, 0, IPPROTO_TCP, &opts).unwrap(),
+                fixture
+            );
+            assert_eq!(
+                save6(Which::Redirect, 0, &fixture),
+                " --to-ports 8080-8090 --random"
+            );
+            let shifted = [o("to-ports", "1-2/3")];
+            assert!(parse6(Which::Redirect, 0, IPPROTO_TCP, &shifted)
+                .unwrap_err()
+                .contains("Shifted portmap"));
+            // `-j MASQUERADE`: all zero.
+            let fixture = hex(&"00".repeat(40));
+            assert_eq!(parse6(Which::Masquerade, 0, 0, &[]).unwrap(), fixture);
+            assert_eq!(save6(Which::Masquerade, 0, &fixture), "");
+            // `-p udp -j MASQUERADE --to-ports 1000-2000/7 --random --random-fully`
+            let fixture = hex(concat!(
+                "36000000",                         // flags: PROTO_SPECIFIED|RANDOM|RANDOM_FULLY|OFFSET
+                "00000000000000000000000000000000", // min_addr unset
+                "00000000000000000000000000000000", // max_addr unset
+                "03e8",                             // min_proto 1000
+                "07d0",                             // max_proto 2000
+            ));
+            let opts = [
+                o("to-ports", "1000-2000/7"),
+                o("random", ""),
+                o("random-fully", ""),
+            ];
+            assert_eq!(
+                parse6(Which::Masquerade, 0, IPPROTO_UDP, &opts).unwrap(),
+                fixture
+            );
+            assert_eq!(
+                save6(Which::Masquerade, 0, &fixture),
+                " --to-ports 1000-2000/0 --random --random-fully"
+            );
+        }
+
+        #[test]
+        fn refuses_bad_values() {
+            let err = |w, rev, proto, arg: &str| {
+                let name = if w == Which::Snat {
+                    "to-source"
+                } else {
+                    "to-destination"
+                };
+                parse6(w, rev, proto, &[o(name, arg)]).unwrap_err()
+            };
+            let tcp = IPPROTO_TCP;
+            // iptables reads the second colon of "[a]-[b]:p" as the port part.
+            assert!(
+                err(Which::Dnat, 2, tcp, "[2001:db8::1]-[2001:db8::5]:80").contains("not valid")
+            );
+            assert!(err(Which::Dnat, 2, tcp, "[2001:db8::1:80").contains("Invalid address format"));
+            assert!(err(Which::Dnat, 2, tcp, "1.2.3.4:80").contains("Bad IP address \"1.2.3.4\""));
+            assert!(err(Which::Dnat, 2, 0, "2001:db8::g").contains("Bad IP address"));
+            assert!(err(Which::Dnat, 2, 0, "[]").contains("Bad IP address \"\""));
+            assert!(err(Which::Dnat, 2, 0, "[::1]:80").contains("Need TCP, UDP"));
+            assert!(err(Which::Snat, 1, tcp, "[::1]:90-80").contains("funky"));
+            assert!(err(Which::Snat, 1, 0, "::1-").contains("Bad IP address"));
+            assert!(err(Which::Snat, 1, 0, "host.example").contains("Bad IP address"));
+            // Revisions iptables 1.8.9 lacks for IPv6.
+            assert!(parse6(Which::Snat, 0, 0, &[o("to-source", "::1")]).is_err());
+            assert!(parse6(Which::Dnat, 0, 0, &[o("to-destination", "::1")]).is_err());
+            assert!(parse6(Which::Redirect, 1, 0, &[]).is_err());
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! `-m recent` (xt_recent): lists of recently seen addresses.
 //!
-//! Revision 1 (IPv4 here) adds `--mask` to revision 0; iptables 1.8.9 picks
-//! revision 1 when the kernel has it. Both are parsed and saved.
+//! Revision 1 adds `--mask` (an IPv4 or IPv6 address, per family) to
+//! revision 0; iptables 1.8.9 picks revision 1 when the kernel has it. Both
+//! are parsed and saved, for both families.
 //!
 //! This file also holds [`XtOpt`] and [`XtFlags`], a small model of
 //! libxtables' option tables (`struct xt_option_entry`): the checks that
@@ -11,7 +12,7 @@
 //! this group share it.
 
 use std::mem::offset_of;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{
     opt, parse_uint, save_inv, unknown_option, Arg, Codec, ExtResult, Kind, OptSpec, OptValue,
@@ -291,6 +292,24 @@ pub(crate) fn parse_host4(ext: &str, o: &OptValue) -> ExtResult<Ipv4Addr> {
     Ok(addrs[0])
 }
 
+/// XTTYPE_HOST for IPv6: a host name or address that resolves to exactly
+/// one IPv6 address.
+pub(crate) fn parse_host6(ext: &str, o: &OptValue) -> ExtResult<Ipv6Addr> {
+    let arg = o.arg();
+    let addrs = crate::sys::resolve_ipv6(arg)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "{ext}: --{}: host/address `{arg}' not found (getaddrinfo failed)",
+                o.name
+            )
+        })?;
+    if addrs.iter().any(|a| *a != addrs[0]) {
+        return Err(format!("{arg} resolves to more than one address"));
+    }
+    Ok(addrs[0])
+}
+
 struct Recent;
 
 impl Codec for Recent {
@@ -301,7 +320,7 @@ impl Codec for Recent {
         Kind::Match
     }
     fn families(&self) -> &'static [Family] {
-        &[Family::V4]
+        &[Family::V4, Family::V6]
     }
     fn revisions(&self, _: Family) -> &'static [u8] {
         &[1, 0]
@@ -310,7 +329,7 @@ impl Codec for Recent {
         &SPECS
     }
 
-    fn parse(&self, rev: u8, opts: &[OptValue], _ctx: &RuleContext) -> ExtResult<Vec<u8>> {
+    fn parse(&self, rev: u8, opts: &[OptValue], ctx: &RuleContext) -> ExtResult<Vec<u8>> {
         let mut p = Payload::new(payload_size(rev));
         // recent_init: list DEFAULT, source side, full mask.
         put_string(&mut p, field::NAME, NAME_LEN, "DEFAULT");
@@ -358,7 +377,12 @@ impl Codec for Recent {
                 }
                 O_MASK => {
                     let mut mask = [0u8; MASK_LEN];
-                    mask[..4].copy_from_slice(&parse_host4("recent", o)?.octets());
+                    match ctx.family {
+                        Family::V4 => {
+                            mask[..4].copy_from_slice(&parse_host4("recent", o)?.octets())
+                        }
+                        Family::V6 => mask = parse_host6("recent", o)?.octets(),
+                    }
                     p.bytes(field::MASK, &mask);
                 }
                 _ => {}
@@ -375,7 +399,7 @@ impl Codec for Recent {
         Ok(p.finish())
     }
 
-    fn save(&self, rev: u8, data: &[u8], _ctx: &RuleContext, out: &mut String) -> ExtResult<()> {
+    fn save(&self, rev: u8, data: &[u8], ctx: &RuleContext, out: &mut String) -> ExtResult<()> {
         let r = Reader::new(data, payload_size(rev))?;
         save_inv(out, r.u8(field::INVERT)? != 0);
         let check_set = u32::from(r.u8(field::CHECK_SET)?);
@@ -407,11 +431,16 @@ impl Codec for Recent {
         out.push_str(" --name ");
         out.push_str(&cstr_lossy(&r, field::NAME, NAME_LEN)?);
         if rev >= 1 {
-            let m = r.bytes(field::MASK, 4)?;
-            out.push_str(&format!(
-                " --mask {}",
-                Ipv4Addr::new(m[0], m[1], m[2], m[3])
-            ));
+            let m = r.bytes(field::MASK, MASK_LEN)?;
+            let text = match ctx.family {
+                Family::V4 => Ipv4Addr::new(m[0], m[1], m[2], m[3]).to_string(),
+                Family::V6 => {
+                    let mut a = [0u8; MASK_LEN];
+                    a.copy_from_slice(m);
+                    super::conntrack::inet_ntop6(&a)
+                }
+            };
+            out.push_str(&format!(" --mask {text}"));
         }
         match u32::from(r.u8(field::SIDE)?) {
             XT_RECENT_SOURCE => out.push_str(" --rsource"),
@@ -467,9 +496,23 @@ pub(crate) mod testkit {
 
     /// Parses at a revision and pads to XT_ALIGN, like the stored payload.
     pub fn parse(codec: &dyn Codec, rev: u8, line: &str) -> Result<Vec<u8>, String> {
-        let ip = IpMatch::any(Family::V4);
+        parse_fam(codec, Family::V4, rev, line)
+    }
+
+    /// [`parse`] for IPv6.
+    pub fn parse6(codec: &dyn Codec, rev: u8, line: &str) -> Result<Vec<u8>, String> {
+        parse_fam(codec, Family::V6, rev, line)
+    }
+
+    fn parse_fam(
+        codec: &dyn Codec,
+        family: Family,
+        rev: u8,
+        line: &str,
+    ) -> Result<Vec<u8>, String> {
+        let ip = IpMatch::any(family);
         let ctx = RuleContext {
-            family: Family::V4,
+            family,
             ip: &ip,
             table: "filter",
         };
@@ -480,15 +523,30 @@ pub(crate) mod testkit {
 
     /// The save text of a payload.
     pub fn save(codec: &dyn Codec, rev: u8, data: &[u8]) -> String {
-        let ip = IpMatch::any(Family::V4);
+        save_fam(codec, Family::V4, rev, data).expect("save")
+    }
+
+    /// The IPv6 save text of a payload.
+    pub fn save6(codec: &dyn Codec, rev: u8, data: &[u8]) -> String {
+        save_fam(codec, Family::V6, rev, data).expect("save")
+    }
+
+    /// The save text of a payload for a family, or the codec's error.
+    pub fn save_fam(
+        codec: &dyn Codec,
+        family: Family,
+        rev: u8,
+        data: &[u8],
+    ) -> Result<String, String> {
+        let ip = IpMatch::any(family);
         let ctx = RuleContext {
-            family: Family::V4,
+            family,
             ip: &ip,
             table: "filter",
         };
         let mut out = String::new();
-        codec.save(rev, data, &ctx, &mut out).expect("save");
-        out
+        codec.save(rev, data, &ctx, &mut out)?;
+        Ok(out)
     }
 
     /// `n` zero bytes as hex, for long zero runs in fixtures.
@@ -674,5 +732,58 @@ mod tests {
         assert!(Recent
             .save(1, &rcheck_v0(), &ctx, &mut String::new())
             .is_err());
+    }
+    mod v6 {
+        //! IPv6, captured from the kernel after ip6tables-legacy-restore 1.8.9.
+        use super::super::testkit::{parse6, save6};
+        use super::*;
+
+        /// `-m recent --remove --name blocklist --mask ffff:ffff:ffff:ffff:: --rdest`
+        fn remove_masked() -> Vec<u8> {
+            hex(&[
+                "00000000", // seconds
+                "00000000", // hit_count
+                "08",       // check_set XT_RECENT_REMOVE
+                "00",       // invert
+                "626c6f636b6c697374",
+                &zeros(191),                        // name "blocklist"
+                "01",                               // side XT_RECENT_DEST
+                "00",                               // padding
+                "ffffffffffffffff0000000000000000", // mask ffff:ffff:ffff:ffff::
+                "00000000",                         // XT_ALIGN padding
+            ]
+            .concat())
+        }
+
+        #[test]
+        fn parse_and_save() {
+            let line = "--remove --name blocklist --mask ffff:ffff:ffff:ffff:: --rdest";
+            assert_eq!(parse6(&Recent, 1, line).unwrap(), remove_masked());
+            assert_eq!(
+                save6(&Recent, 1, &remove_masked()),
+                " --remove --name blocklist --mask ffff:ffff:ffff:ffff:: --rdest"
+            );
+            // `-m recent --set`: the whole 16-byte mask stays all ones.
+            let set = parse6(&Recent, 1, "--set").unwrap();
+            assert_eq!(set, super::set_v1());
+            assert_eq!(
+                save6(&Recent, 1, &set),
+                " --set --name DEFAULT --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource"
+            );
+            // glibc's IPv4-compatible form.
+            let data = parse6(&Recent, 1, "--set --mask ::1.2.3.4").unwrap();
+            assert_eq!(
+                save6(&Recent, 1, &data),
+                " --set --name DEFAULT --mask ::1.2.3.4 --rsource"
+            );
+        }
+
+        #[test]
+        fn bad_mask_is_refused() {
+            assert!(parse6(&Recent, 1, "--set --mask 255.255.255.0")
+                .unwrap_err()
+                .contains("not found"));
+            assert!(parse6(&Recent, 1, "--set --mask ::1::2").is_err());
+        }
     }
 }

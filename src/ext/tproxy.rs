@@ -1,13 +1,14 @@
-//! `-j TPROXY` (xt_TPROXY, IPv4): hand a packet to a local socket without
+//! `-j TPROXY` (xt_TPROXY): hand a packet to a local socket without
 //! changing it, optionally marking it.
 //!
 //! iptables 1.8.9 has revisions 1 (`xt_tproxy_target_info_v1`, a 16-byte
 //! `union nf_inet_addr`) and 0 (`xt_tproxy_target_info`, a 4-byte address)
-//! for IPv4. The kernel accepts it in the mangle table's PREROUTING chain
-//! with `-p tcp` or `-p udp`; it checks that itself, as for iptables.
+//! for IPv4, and revision 1 only for IPv6 (`--on-ip` an IPv6 address). The
+//! kernel accepts it in the mangle table's PREROUTING chain with `-p tcp`
+//! or `-p udp`; it checks that itself, as for iptables.
 
 use std::mem::{offset_of, size_of};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{
     no_invert, once, opt, strtoul_prefix, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload,
@@ -16,7 +17,7 @@ use super::{
 use crate::rules::Family;
 use crate::sys::bindings::{xt_tproxy_target_info, xt_tproxy_target_info_v1};
 
-pub(super) static CODECS: &[&dyn Codec] = &[&Tproxy];
+pub(super) static CODECS: &[&dyn Codec] = &[&Tproxy(Family::V4), &Tproxy(Family::V6)];
 
 mod field {
     use super::*;
@@ -84,16 +85,32 @@ pub(crate) fn parse_host_v4(arg: &str) -> ExtResult<Ipv4Addr> {
     Ok(first)
 }
 
+/// XTTYPE_HOST for IPv6: an address or a host name that resolves to
+/// exactly one IPv6 address.
+pub(crate) fn parse_host_v6(arg: &str) -> ExtResult<Ipv6Addr> {
+    let addrs = crate::sys::resolve_ipv6(arg)
+        .ok_or_else(|| format!("getaddrinfo: cannot resolve \"{arg}\""))?;
+    let first = *addrs
+        .first()
+        .ok_or_else(|| format!("getaddrinfo: no IPv6 address for \"{arg}\""))?;
+    if addrs.iter().any(|a| *a != first) {
+        return Err(format!("{arg} resolves to more than one address"));
+    }
+    Ok(first)
+}
+
 /// The parsed options, common to both revisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TproxyInfo {
     mark_value: u32,
     mark_mask: u32,
-    laddr: Ipv4Addr,
+    /// `union nf_inet_addr`; revision 0 holds the first four bytes only.
+    laddr: [u8; 16],
     lport: u16,
 }
 
-struct Tproxy;
+/// TPROXY for one family.
+struct Tproxy(Family);
 
 impl Tproxy {
     fn decode(rev: u8, data: &[u8]) -> ExtResult<TproxyInfo> {
@@ -115,10 +132,13 @@ impl Tproxy {
             _ => return Err(format!("TPROXY: revision {rev} is not supported")),
         };
         let r = Reader::new(data, need)?;
+        let alen = if rev == 0 { 4 } else { 16 };
+        let mut a = [0u8; 16];
+        a[..alen].copy_from_slice(r.bytes(laddr, alen)?);
         Ok(TproxyInfo {
             mark_mask: r.u32(mask)?,
             mark_value: r.u32(value)?,
-            laddr: Ipv4Addr::from(r.be32(laddr)?),
+            laddr: a,
             lport: r.be16(lport)?,
         })
     }
@@ -132,10 +152,16 @@ impl Codec for Tproxy {
         Kind::Target
     }
     fn families(&self) -> &'static [Family] {
-        &[Family::V4]
+        match self.0 {
+            Family::V4 => &[Family::V4],
+            Family::V6 => &[Family::V6],
+        }
     }
     fn revisions(&self, _: Family) -> &'static [u8] {
-        &[1, 0]
+        match self.0 {
+            Family::V4 => &[1, 0],
+            Family::V6 => &[1],
+        }
     }
     fn options(&self) -> &'static [OptSpec] {
         const O: &[OptSpec] = &[
@@ -150,7 +176,7 @@ impl Codec for Tproxy {
         let mut info = TproxyInfo {
             mark_value: 0,
             mark_mask: 0,
-            laddr: Ipv4Addr::UNSPECIFIED,
+            laddr: [0; 16],
             lport: 0,
         };
         let mut seen = Vec::new();
@@ -159,7 +185,12 @@ impl Codec for Tproxy {
             no_invert(o, "TPROXY")?;
             match o.name {
                 "on-port" => info.lport = parse_gai_port(o.arg())?,
-                "on-ip" => info.laddr = parse_host_v4(o.arg())?,
+                "on-ip" => match self.0 {
+                    Family::V4 => {
+                        info.laddr[..4].copy_from_slice(&parse_host_v4(o.arg())?.octets())
+                    }
+                    Family::V6 => info.laddr = parse_host_v6(o.arg())?.octets(),
+                },
                 "tproxy-mark" => {
                     (info.mark_value, info.mark_mask) = parse_mark_mask("TPROXY", o.name, o.arg())?
                 }
@@ -170,7 +201,7 @@ impl Codec for Tproxy {
             return Err("TPROXY: option \"--on-port\" must be specified".into());
         }
         let (mut p, mask, value, laddr, lport) = match rev {
-            0 => (
+            0 if self.0 == Family::V4 => (
                 Payload::of::<xt_tproxy_target_info>(),
                 field::v0::MARK_MASK,
                 field::v0::MARK_VALUE,
@@ -186,19 +217,28 @@ impl Codec for Tproxy {
             ),
             _ => return Err(format!("TPROXY: revision {rev} is not supported")),
         };
-        // Revision 1: the rest of the 16-byte address stays zero.
+        // IPv4 revision 1: the rest of the 16-byte address stays zero.
+        let alen = if rev == 0 { 4 } else { 16 };
         p.u32(mask, info.mark_mask)
             .u32(value, info.mark_value)
-            .bytes(laddr, &info.laddr.octets())
+            .bytes(laddr, &info.laddr[..alen])
             .be16(lport, info.lport);
         Ok(p.finish())
     }
 
     fn save(&self, rev: u8, data: &[u8], _ctx: &RuleContext, out: &mut String) -> ExtResult<()> {
+        if self.0 == Family::V6 && rev != 1 {
+            return Err(format!("TPROXY: revision {rev} is not supported for IPv6"));
+        }
         let i = Tproxy::decode(rev, data)?;
+        let a = i.laddr;
+        let laddr = match self.0 {
+            Family::V4 => Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string(),
+            Family::V6 => super::conntrack::inet_ntop6(&a),
+        };
         out.push_str(&format!(
-            " --on-port {} --on-ip {} --tproxy-mark {:#x}/{:#x}",
-            i.lport, i.laddr, i.mark_value, i.mark_mask
+            " --on-port {} --on-ip {laddr} --tproxy-mark {:#x}/{:#x}",
+            i.lport, i.mark_value, i.mark_mask
         ));
         Ok(())
     }
@@ -235,7 +275,7 @@ mod tests {
             ip: &ip,
             table: "mangle",
         };
-        let mut v = Tproxy.parse(rev, opts, &ctx)?;
+        let mut v = Tproxy(Family::V4).parse(rev, opts, &ctx)?;
         v.resize(xt_align(v.len()), 0);
         Ok(v)
     }
@@ -251,7 +291,7 @@ mod tests {
             table: "mangle",
         };
         let mut out = String::new();
-        Tproxy.save(rev, data, &ctx, &mut out)?;
+        Tproxy(Family::V4).save(rev, data, &ctx, &mut out)?;
         Ok(out)
     }
 
@@ -357,5 +397,120 @@ mod tests {
         assert!(err(&[o("on-port", "1"), o("tproxy-mark", "1/")]).contains("bad integer value"));
         assert!(err(&[o("on-port", "1"), o("on-ip", "1.2.3.4.5")]).contains("getaddrinfo"));
         assert!(save(1, &[0; 8]).is_err());
+    }
+    mod v6 {
+        //! IPv6 (revision 1 only): fixtures captured from the kernel after
+        //! ip6tables-legacy-restore 1.8.9, mangle PREROUTING.
+        use super::*;
+
+        fn ctx_ip() -> IpMatch {
+            IpMatch {
+                proto: 6,
+                ..IpMatch::any(Family::V6)
+            }
+        }
+
+        fn parse6(rev: u8, opts: &[OptValue]) -> ExtResult<Vec<u8>> {
+            let ip = ctx_ip();
+            let ctx = RuleContext {
+                family: Family::V6,
+                ip: &ip,
+                table: "mangle",
+            };
+            let mut v = Tproxy(Family::V6).parse(rev, opts, &ctx)?;
+            v.resize(xt_align(v.len()), 0);
+            Ok(v)
+        }
+
+        fn save6(rev: u8, data: &[u8]) -> ExtResult<String> {
+            let ip = ctx_ip();
+            let ctx = RuleContext {
+                family: Family::V6,
+                ip: &ip,
+                table: "mangle",
+            };
+            let mut out = String::new();
+            Tproxy(Family::V6).save(rev, data, &ctx, &mut out)?;
+            Ok(out)
+        }
+
+        #[test]
+        fn revisions() {
+            assert_eq!(Tproxy(Family::V6).revisions(Family::V6), &[1]);
+            assert_eq!(Tproxy(Family::V6).families(), &[Family::V6]);
+        }
+
+        #[test]
+        fn all_options() {
+            // -p udp -j TPROXY --on-port 65535 --on-ip ::1 --tproxy-mark 010/0x10
+            let fixture = hex(concat!(
+                "10000000",                         // mark_mask 0x10
+                "08000000",                         // mark_value 8
+                "00000000000000000000000000000001", // laddr ::1
+                "ffff",                             // lport 65535
+                "0000",                             // struct padding
+                "00000000",                         // XT_ALIGN padding
+            ));
+            let opts = [
+                o("on-port", "65535"),
+                o("on-ip", "::1"),
+                o("tproxy-mark", "010/0x10"),
+            ];
+            assert_eq!(parse6(1, &opts).unwrap(), fixture);
+            assert_eq!(
+                save6(1, &fixture).unwrap(),
+                " --on-port 65535 --on-ip ::1 --tproxy-mark 0x8/0x10"
+            );
+            // -p tcp -j TPROXY --on-ip 2001:db8::1.2.3.4 --on-port http --tproxy-mark 0x1
+            let fixture = hex(concat!(
+                "ffffffff",                         // mark_mask: all ones by default
+                "01000000",                         // mark_value 1
+                "20010db8000000000000000001020304", // laddr 2001:db8::102:304
+                "0050",                             // lport 80
+                "0000",                             // struct padding
+                "00000000",                         // XT_ALIGN padding
+            ));
+            let opts = [
+                o("on-ip", "2001:db8::1.2.3.4"),
+                o("on-port", "http"),
+                o("tproxy-mark", "0x1"),
+            ];
+            assert_eq!(parse6(1, &opts).unwrap(), fixture);
+            assert_eq!(
+                save6(1, &fixture).unwrap(),
+                " --on-port 80 --on-ip 2001:db8::102:304 --tproxy-mark 0x1/0xffffffff"
+            );
+        }
+
+        #[test]
+        fn port_only() {
+            // -p tcp -j TPROXY --on-port 3128
+            let fixture = hex(concat!(
+                "00000000",                         // mark_mask 0
+                "00000000",                         // mark_value 0
+                "00000000000000000000000000000000", // laddr unset
+                "0c38",                             // lport 3128
+                "0000",                             // struct padding
+                "00000000",                         // XT_ALIGN padding
+            ));
+            assert_eq!(parse6(1, &[o("on-port", "3128")]).unwrap(), fixture);
+            assert_eq!(
+                save6(1, &fixture).unwrap(),
+                " --on-port 3128 --on-ip :: --tproxy-mark 0x0/0x0"
+            );
+        }
+
+        #[test]
+        fn refuses_bad_values() {
+            assert!(parse6(1, &[o("on-port", "1"), o("on-ip", "1.2.3.4")])
+                .unwrap_err()
+                .contains("getaddrinfo"));
+            assert!(parse6(1, &[o("on-port", "1"), o("on-ip", "::1::2")])
+                .unwrap_err()
+                .contains("getaddrinfo"));
+            assert!(parse6(0, &[o("on-port", "1")]).is_err());
+            assert!(save6(0, &[0; 16]).is_err());
+            assert!(save6(1, &[0; 16]).is_err());
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The iptables-save text of a table, as iptables-legacy-save 1.8.9 prints it.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::error::{Error, Result};
 use crate::ext::{self, Kind, RuleContext};
@@ -52,6 +52,25 @@ fn mask_len(mask: &IpAddr) -> Option<u32> {
     }
 }
 
+/// An address as glibc's inet_ntop prints it (what iptables-save shows).
+/// Rust's IPv6 Display agrees with glibc except for one form: glibc writes
+/// `::a.b.c.d` (IPv4-compatible) whenever the first six words are zero and
+/// the seventh is not (`::1.2.3.4`, `::0.1.0.0`), where Rust gives hex words.
+fn addr_text(a: &IpAddr) -> String {
+    match a {
+        IpAddr::V6(v) => {
+            let w = v.segments();
+            if w[..6].iter().all(|&x| x == 0) && w[6] != 0 {
+                let o = v.octets();
+                format!("::{}", Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+            } else {
+                v.to_string()
+            }
+        }
+        IpAddr::V4(v) => v.to_string(),
+    }
+}
+
 fn save_addr(out: &mut String, letter: char, a: &IpAddr, mask: &IpAddr, inv: bool) {
     let len = mask_len(mask);
     let unspecified = match a {
@@ -73,13 +92,13 @@ fn save_addr(out: &mut String, letter: char, a: &IpAddr, mask: &IpAddr, inv: boo
     if inv {
         out.push_str(" !");
     }
-    let _ = write!(out, " -{letter} {a}/");
+    let _ = write!(out, " -{letter} {}/", addr_text(a));
     match len {
         Some(l) => {
             let _ = write!(out, "{l}");
         }
         None => {
-            let _ = write!(out, "{mask}");
+            out.push_str(&addr_text(mask));
         }
     }
 }
@@ -202,4 +221,28 @@ pub fn save_rule(
     }
     out.push('\n');
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pairs from ip6tables-legacy-save 1.8.9 (glibc inet_ntop).
+    #[test]
+    fn ipv6_addresses_print_as_glibc_does() {
+        for (given, saved) in [
+            ("::1.2.3.4", "::1.2.3.4"),
+            ("::0.1.0.0", "::0.1.0.0"),
+            ("::ffff:1.2.3.4", "::ffff:1.2.3.4"),
+            ("::ffff:0:1.2.3.4", "::ffff:0:102:304"),
+            ("1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"),
+            ("1:0:0:2:0:0:3:4", "1::2:0:0:3:4"),
+            ("::2", "::2"),
+            ("::0.0.1.0", "::100"),
+            ("::", "::"),
+        ] {
+            let a: IpAddr = given.parse().unwrap();
+            assert_eq!(addr_text(&a), saved, "{given}");
+        }
+    }
 }
