@@ -80,7 +80,8 @@ const TYPES: &[&str] = &[
 ];
 
 /// Extension payload structs, by pattern (the headers name them all `xt_*`,
-/// `ipt_*`, `ip6t_*`, `nf_nat_*` or `ip_set_*`).
+/// `ipt_*`, `ip6t_*`, `nf_nat_*` or `ip_set_*`; xt_osf.h only #defines
+/// `xt_osf_info` as `nf_osf_info`).
 const EXTENSION_TYPES: &[&str] = &[
     "xt_.*",
     "ipt_.*",
@@ -88,6 +89,7 @@ const EXTENSION_TYPES: &[&str] = &[
     "nf_nat_.*",
     "ip_set_.*",
     "nf_conntrack_.*",
+    "nf_osf_.*",
 ];
 
 /// Constants: socket options, flags, verdicts, extension flags.
