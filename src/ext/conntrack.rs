@@ -825,7 +825,7 @@ pub(crate) fn inet_ntop6(a: &[u8; 16]) -> String {
     let mut i = 0;
     while i < 8 {
         let len = w[i..].iter().take_while(|x| **x == 0).count();
-        if len >= 2 && best.map_or(true, |b| len > b.1) {
+        if len >= 2 && best.is_none_or(|b| len > b.1) {
             best = Some((i, len));
         }
         i += len.max(1);
