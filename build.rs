@@ -88,6 +88,7 @@ const EXTENSION_TYPES: &[&str] = &[
     "nf_nat_.*",
     "ip_set_.*",
     "nf_conntrack_.*",
+    "ipset_cmd_flags",
 ];
 
 /// Constants: socket options, flags, verdicts, extension flags.
@@ -105,6 +106,7 @@ const VARS: &[&str] = &[
     "IPPROTO_.*",
     "SOL_IP",
     "SOL_IPV6",
+    "IPSET_.*|IP_SET_OP_.*|SO_IP_SET",
 ];
 
 fn main() {
