@@ -90,6 +90,7 @@ const EXTENSION_TYPES: &[&str] = &[
     "ip_set_.*",
     "nf_conntrack_.*",
     "nf_osf_.*",
+    "ipset_cmd_flags",
 ];
 
 /// Constants: socket options, flags, verdicts, extension flags.
@@ -108,6 +109,7 @@ const VARS: &[&str] = &[
     "SOL_IP",
     "SOL_IPV6",
     "MASK_.*",
+    "IPSET_.*|IP_SET_OP_.*|SO_IP_SET",
 ];
 
 fn main() {
