@@ -57,10 +57,9 @@ pub(crate) fn parse_u16_range(ext: &str, o: &OptValue) -> ExtResult<Vec<u16>> {
                 o.name
             ));
         }
-        let after;
-        if rest.is_empty() || rest.starts_with(':') {
+        let after = if rest.is_empty() || rest.starts_with(':') {
             vals.push(if vals.len() == 1 { u16::MAX } else { 0 });
-            after = rest;
+            rest
         } else {
             let bad = || {
                 format!(
@@ -83,8 +82,8 @@ pub(crate) fn parse_u16_range(ext: &str, o: &OptValue) -> ExtResult<Vec<u16>> {
                 ));
             }
             vals.push(v);
-            after = end;
-        }
+            end
+        };
         match after.strip_prefix(':') {
             Some(next) => rest = next,
             None => break,
