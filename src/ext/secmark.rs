@@ -10,7 +10,8 @@
 //! every rule when SELinux is not running, as on the machines this crate
 //! is tested on. The fixtures below are therefore the bytes
 //! iptables-legacy-restore 1.8.9 hands to the kernel (captured from its
-//! IPT_SO_SET_REPLACE call), not a kernel dump.
+//! IPT_SO_SET_REPLACE call), not a kernel dump, and the save text is what
+//! libxt_SECMARK.so's own save function prints for them.
 
 use std::mem::{offset_of, size_of};
 
