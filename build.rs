@@ -77,6 +77,10 @@ const TYPES: &[&str] = &[
     "nf_nat_ipv4_multi_range_compat",
     "nf_nat_range",
     "nf_nat_range2",
+    "idletimer_tg_info",
+    "idletimer_tg_info_v1",
+    "nf_synproxy_info",
+    "ipset_cmd_flags",
 ];
 
 /// Extension payload structs, by pattern (the headers name them all `xt_*`,
@@ -110,6 +114,11 @@ const VARS: &[&str] = &[
     "SOL_IPV6",
     "MASK_.*",
     "IPSET_.*|IP_SET_OP_.*|SO_IP_SET",
+    "NFQ_FLAG_.*",
+    "SECMARK_.*",
+    "CONNSECMARK_.*",
+    "NF_SYNPROXY_.*",
+    "MAX_IDLETIMER_LABEL_SIZE",
 ];
 
 fn main() {
