@@ -109,6 +109,11 @@ fn encoded_tables() -> Vec<Encoded> {
     paths.sort();
     for p in paths {
         let text = std::fs::read_to_string(&p).unwrap();
+        if text.lines().any(|l| l.starts_with("# setup: ")) {
+            // Needs kernel objects (ipsets …) that exist only in the parity
+            // test's namespaces.
+            continue;
+        }
         let family = if p.to_string_lossy().contains("ipv6") {
             Family::V6
         } else {

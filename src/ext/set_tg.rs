@@ -23,12 +23,10 @@ use super::{
 };
 use crate::rules::Family;
 use crate::sys::bindings::{
-    ip_set_name_index, ip_set_req_get_set, ip_set_req_get_set_family, ip_set_req_version,
     xt_set_info, xt_set_info_target_v0, xt_set_info_target_v1, xt_set_info_target_v2,
     xt_set_info_target_v3, xt_set_info_v0, IPSET_DIM_MAX, IPSET_DST, IPSET_FLAG_EXIST,
     IPSET_FLAG_MAP_SKBMARK, IPSET_FLAG_MAP_SKBPRIO, IPSET_FLAG_MAP_SKBQUEUE, IPSET_INVALID_ID,
-    IPSET_MAXNAMELEN, IPSET_SRC, IP_SET_OP_GET_BYINDEX, IP_SET_OP_GET_BYNAME, IP_SET_OP_GET_FNAME,
-    IP_SET_OP_VERSION, SO_IP_SET,
+    IPSET_MAXNAMELEN, IPSET_SRC,
 };
 
 pub(super) static CODECS: &[&dyn Codec] = &[&SetTarget];
@@ -51,14 +49,6 @@ mod field {
     pub const V0_FLAGS: usize = offset_of!(xt_set_info_v0, u);
     pub const V0_ADD: usize = offset_of!(xt_set_info_target_v0, add_set);
     pub const V0_DEL: usize = offset_of!(xt_set_info_target_v0, del_set);
-    // The SO_IP_SET requests.
-    pub const REQ_OP: usize = offset_of!(ip_set_req_version, op);
-    pub const REQ_VERSION: usize = offset_of!(ip_set_req_version, version);
-    pub const FNAME_FAMILY: usize = offset_of!(ip_set_req_get_set_family, family);
-    pub const FNAME_SET: usize = offset_of!(ip_set_req_get_set_family, set);
-    pub const GET_SET: usize = offset_of!(ip_set_req_get_set, set);
-    pub const SET_NAME: usize = offset_of!(ip_set_name_index, name);
-    pub const SET_INDEX: usize = offset_of!(ip_set_name_index, index);
 }
 
 const NAME_LEN: usize = IPSET_MAXNAMELEN as usize;
@@ -77,129 +67,17 @@ pub(crate) trait SetIndex {
     fn name_of(&self, index: u16) -> ExtResult<String>;
 }
 
-/// The kernel of the current network namespace, through SO_IP_SET on a raw
-/// IPv4 socket (for both families, as libxt_set does).
+/// The kernel of the current network namespace, asked through SO_IP_SET
+/// (the lookups live in the set match's file and serve both codecs).
 pub(crate) struct KernelSets;
-
-fn ipset_call(
-    fd: &std::os::fd::OwnedFd,
-    req: &mut [u8],
-) -> Result<usize, crate::sys::SyscallError> {
-    crate::sys::getsockopt(
-        fd,
-        libc::SOL_IP,
-        SO_IP_SET as i32,
-        "getsockopt(SO_IP_SET)",
-        req,
-    )
-}
-
-impl KernelSets {
-    /// A socket and the ipset protocol version the kernel speaks.
-    fn open() -> ExtResult<(std::os::fd::OwnedFd, u32)> {
-        let fd = crate::sys::raw_socket(libc::AF_INET)
-            .map_err(|e| format!("Can't open socket to ipset: {e}"))?;
-        let mut p = Payload::of::<ip_set_req_version>();
-        p.u32(field::REQ_OP, IP_SET_OP_VERSION);
-        let mut req = p.finish();
-        ipset_call(&fd, &mut req).map_err(|_| "Kernel module xt_set is not loaded in.")?;
-        let version =
-            Reader::new(&req, size_of::<ip_set_req_version>())?.u32(field::REQ_VERSION)?;
-        Ok((fd, version))
-    }
-
-    /// A request with op, version and (for by-name ops) the name cut to 31 bytes.
-    fn request(size: usize, op: u32, version: u32, set_at: usize, name: &str) -> Vec<u8> {
-        let mut p = Payload::new(size);
-        let n = &name.as_bytes()[..name.len().min(NAME_LEN - 1)];
-        p.u32(field::REQ_OP, op)
-            .u32(field::REQ_VERSION, version)
-            .bytes(set_at + field::SET_NAME, n);
-        p.finish()
-    }
-}
-
-fn comm_error(e: &crate::sys::SyscallError) -> String {
-    format!(
-        "Problem when communicating with ipset, errno={}.",
-        e.errno().unwrap_or(0)
-    )
-}
-
-fn size_error(want: usize, got: usize) -> String {
-    format!("Incorrect return size from kernel during ipset lookup, (want {want}, got {got})")
-}
 
 impl SetIndex for KernelSets {
     fn index_of(&self, name: &str, family: Family) -> ExtResult<u16> {
-        let (fd, version) = Self::open()?;
-        let size = size_of::<ip_set_req_get_set_family>();
-        let mut req = Self::request(size, IP_SET_OP_GET_FNAME, version, field::FNAME_SET, name);
-        let (index, set_family) = match ipset_call(&fd, &mut req) {
-            Ok(got) if got != size => return Err(size_error(size, got)),
-            Ok(_) => {
-                let r = Reader::new(&req, size)?;
-                (
-                    r.u16(field::FNAME_SET + field::SET_INDEX)?,
-                    Some(r.u32(field::FNAME_FAMILY)?),
-                )
-            }
-            // Kernels without GET_FNAME: by name only, no family check.
-            Err(e) if e.errno() == Some(libc::EBADMSG) => {
-                let size = size_of::<ip_set_req_get_set>();
-                let mut req =
-                    Self::request(size, IP_SET_OP_GET_BYNAME, version, field::GET_SET, name);
-                match ipset_call(&fd, &mut req) {
-                    Ok(got) if got != size => return Err(size_error(size, got)),
-                    Ok(_) => (
-                        Reader::new(&req, size)?.u16(field::GET_SET + field::SET_INDEX)?,
-                        None,
-                    ),
-                    Err(e) => return Err(comm_error(&e)),
-                }
-            }
-            Err(e) => return Err(comm_error(&e)),
-        };
-        if index == INVALID {
-            return Err(format!("Set {name} doesn't exist."));
-        }
-        let want = match family {
-            Family::V4 => libc::NFPROTO_IPV4,
-            Family::V6 => libc::NFPROTO_IPV6,
-        } as u32;
-        if let Some(f) = set_family {
-            if f != want && f != libc::NFPROTO_UNSPEC as u32 {
-                let fam = if f == libc::NFPROTO_IPV4 as u32 {
-                    "IPv4"
-                } else {
-                    "IPv6"
-                };
-                return Err(format!(
-                    "The protocol family of set {name} is {fam}, which is not applicable."
-                ));
-            }
-        }
-        Ok(index)
+        super::set::set_index(name, family)
     }
 
     fn name_of(&self, index: u16) -> ExtResult<String> {
-        let (fd, version) = Self::open()?;
-        let size = size_of::<ip_set_req_get_set>();
-        let mut p = Payload::new(size);
-        p.u32(field::REQ_OP, IP_SET_OP_GET_BYINDEX)
-            .u32(field::REQ_VERSION, version)
-            .u16(field::GET_SET + field::SET_INDEX, index);
-        let mut req = p.finish();
-        match ipset_call(&fd, &mut req) {
-            Ok(got) if got != size => return Err(size_error(size, got)),
-            Ok(_) => {}
-            Err(e) => return Err(comm_error(&e)),
-        }
-        let name = Reader::new(&req, size)?.cstr(field::GET_SET + field::SET_NAME, NAME_LEN)?;
-        if name.is_empty() {
-            return Err(format!("Set with index {index} in kernel doesn't exist."));
-        }
-        Ok(String::from_utf8_lossy(name).into_owned())
+        super::set::set_name(index)
     }
 }
 
