@@ -2,6 +2,7 @@
 //! (as libiptc applies them to its cache), then one SET_REPLACE per table.
 
 mod check;
+pub mod guard;
 
 pub use check::{kernel_check, CheckReport};
 
