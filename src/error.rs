@@ -57,6 +57,9 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// The lockout guard refused the change.
+    #[error("{0}")]
+    Lockout(String),
     /// The xtables lock could not be taken.
     #[error("{0}")]
     Lock(String),
@@ -81,6 +84,7 @@ impl Error {
             Error::Parse { .. } => 2,
             Error::Apply { exit_code, .. } => *exit_code,
             Error::Lock(_) => 4,
+            Error::Lockout(_) => 3,
             _ => 1,
         }
     }

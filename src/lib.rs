@@ -25,6 +25,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod applier;
 pub mod apply;
 pub mod blob;
 mod error;
@@ -57,6 +58,8 @@ pub struct Report {
     /// outside the tables (ipsets, nfacct counters, timeout policies):
     /// (table, chain, input line).
     pub unchecked: Vec<(String, String, Option<usize>)>,
+    /// Things the user should know (iptables-nft tables beside ours …).
+    pub warnings: Vec<String>,
 }
 
 /// Restores iptables-restore text: parse everything, build every table, then
@@ -214,6 +217,10 @@ impl Restorer {
             test_only: self.test,
             ..Report::default()
         };
+        let names: Vec<String> = built.iter().map(|(n, _, _, _)| n.clone()).collect();
+        report
+            .warnings
+            .extend(kernel::nft::mixed_backend_warning(family, &names));
         if self.precheck || self.test {
             let tables: Vec<Table> = built.iter().map(|(_, _, t, _)| t.clone()).collect();
             let check = apply::kernel_check(family, &tables, &script.file_name)?;
@@ -236,13 +243,17 @@ impl Restorer {
         let jobs = built
             .into_iter()
             .map(|(name, live, table, _)| apply::Job {
+                sock: &sock,
                 previous: existing.contains(&name).then_some(live),
                 name,
                 table,
                 rebuild: Box::new(|live| apply::build_table(&script, noflush, live)),
             })
             .collect();
-        report.tables = apply::install_all(&sock, jobs)?;
+        report.tables = apply::install_all(jobs)?
+            .into_iter()
+            .map(|i| i.committed)
+            .collect();
         Ok(report)
     }
 }
@@ -331,13 +342,17 @@ pub fn commit(ruleset: &Ruleset, netns: Option<&str>, wait: Option<Duration>) ->
     for t in &ruleset.tables {
         let live = apply::live_table(&sock, &existing, &t.name)?;
         jobs.push(apply::Job {
+            sock: &sock,
             name: t.name.clone(),
             table: apply::keep_counters(&live, t.clone()),
             previous: existing.contains(&t.name).then_some(live),
             rebuild: Box::new(move |live| Ok(apply::keep_counters(&live, t.clone()))),
         });
     }
-    let tables = apply::install_all(&sock, jobs)?;
+    let tables = apply::install_all(jobs)?
+        .into_iter()
+        .map(|i| i.committed)
+        .collect();
     Ok(Report {
         tables,
         unchecked: check.unchecked,

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use iptables_atomic::applier::{self, Applier, ApplyReport, Input};
+use iptables_atomic::apply::guard::Flow;
 use iptables_atomic::{Family, Restorer};
 
 /// Install iptables rules atomically, in-process: the iptables-restore
@@ -46,6 +48,21 @@ EXAMPLES:
   One table with rule counters, from a namespace:
       iptables-atomic save -c -t filter --netns lab
 
+";
+
+const APPLY_HELP: &str = "\
+EXIT STATUS (apply):
+  0  applied, or nothing to change (with --detailed-exitcodes: 0 unchanged, 10 changed)
+  1  the kernel refused a table (nothing stays changed), or another failure
+  2  a file is malformed (file:line:column)
+  3  the lockout guard refused: a protected connection may be dropped (--force)
+  4  the xtables lock could not be taken
+
+EXAMPLES:
+  See what would change:
+      iptables-atomic diff rules.v4 rules.v6
+  Apply both families as one change; roll back unless confirmed in 60 s:
+      iptables-atomic apply --confirm 60 rules.v4 rules.v6 && iptables-atomic confirm
 ";
 
 const EXIT_CODES: &str = "\
@@ -126,6 +143,78 @@ enum Cmd {
         #[arg(long, value_name = "NAME|PATH")]
         netns: Option<String>,
     },
+    /// Make the firewall match FILEs, safely: diff first, keep counters of
+    /// unchanged rules, refuse a change that would cut off this SSH session,
+    /// check every table in the kernel before touching the live ones, and
+    /// optionally roll back unless confirmed.
+    ///
+    /// Each FILE describes whole tables in the iptables-restore format. A file
+    /// whose name contains "6" (rules.v6, ip6tables.rules) is IPv6, others IPv4,
+    /// unless --family says otherwise; all files form one transaction.
+    #[command(after_help = APPLY_HELP)]
+    Apply {
+        /// Rules files (iptables-restore format).
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Family of every FILE (default: from the file name).
+        #[arg(long, value_name = "4|6", value_parser = parse_family)]
+        family: Option<Family>,
+        /// Another flow that must survive, e.g. tcp:198.51.100.7:50022->203.0.113.1:22
+        /// (repeatable). The SSH session in $SSH_CONNECTION is always protected.
+        #[arg(long, value_name = "PROTO:SRC:SPORT->DST:DPORT")]
+        keep: Vec<String>,
+        /// Apply even if the lockout guard says a protected flow may be dropped.
+        #[arg(long)]
+        force: bool,
+        /// Roll back by itself after SECS unless `iptables-atomic confirm` runs.
+        #[arg(long, value_name = "SECS")]
+        confirm: Option<u64>,
+        /// Report as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when nothing changed and 10 when tables changed.
+        #[arg(long)]
+        detailed_exitcodes: bool,
+        /// Wait at most SECS for the xtables lock.
+        #[arg(short = 'w', long, value_name = "SECS")]
+        wait: Option<u64>,
+        /// Work in this network namespace (name under /run/netns, or a path).
+        #[arg(long, value_name = "NAME|PATH")]
+        netns: Option<String>,
+    },
+    /// Show what `apply FILE…` would change, in iptables-save syntax; exit 0
+    /// when the live tables already match, 1 when they differ.
+    Diff {
+        /// Rules files.
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Family of every FILE (default: from the file name).
+        #[arg(long, value_name = "4|6", value_parser = parse_family)]
+        family: Option<Family>,
+        /// Work in this network namespace.
+        #[arg(long, value_name = "NAME|PATH")]
+        netns: Option<String>,
+    },
+    /// Keep the tables of an `apply --confirm` that is waiting.
+    Confirm {
+        /// The network namespace of that apply.
+        #[arg(long, value_name = "NAME|PATH")]
+        netns: Option<String>,
+    },
+    /// Put back, now, the tables an `apply --confirm` replaced.
+    Rollback {
+        /// The network namespace of that apply.
+        #[arg(long, value_name = "NAME|PATH")]
+        netns: Option<String>,
+    },
+    /// (internal) The detached process that rolls back at the deadline.
+    #[command(hide = true)]
+    Guard {
+        #[arg(long)]
+        netns: Option<String>,
+        #[arg(long)]
+        ready: String,
+    },
 }
 
 /// IPv6 when the program was started as `ip6tables-atomic` (a symlink).
@@ -158,7 +247,110 @@ fn parse_family(s: &str) -> Result<Family, String> {
     }
 }
 
-fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
+fn read_inputs(
+    files: &[String],
+    family: Option<Family>,
+) -> Result<Vec<Input>, iptables_atomic::Error> {
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| iptables_atomic::Error::Other(format!("Can't open {f}: {e}")))?;
+            let base = std::path::Path::new(f)
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let family = family.unwrap_or(if base.contains('6') {
+                Family::V6
+            } else {
+                Family::V4
+            });
+            Ok(Input {
+                family,
+                name: f.clone(),
+                text,
+            })
+        })
+        .collect()
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn report_json(r: &ApplyReport) -> String {
+    let tables: Vec<String> = r
+        .tables
+        .iter()
+        .map(|(f, t, c, n)| {
+            format!(
+                "{{\"family\":{},\"table\":{},\"changed\":{c},\"entries\":{n}}}",
+                if *f == Family::V4 { 4 } else { 6 },
+                json_str(t)
+            )
+        })
+        .collect();
+    let warnings: Vec<String> = r.warnings.iter().map(|w| json_str(w)).collect();
+    let deadline = r
+        .confirm_deadline
+        .and_then(|d| d.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs().to_string())
+        .unwrap_or_else(|| "null".into());
+    format!(
+        "{{\"changed\":{},\"tables\":[{}],\"diff\":{},\"warnings\":[{}],\"confirm_deadline\":{deadline}}}",
+        r.changed,
+        tables.join(","),
+        json_str(&r.diff),
+        warnings.join(",")
+    )
+}
+
+/// Starts the detached guard that rolls back at the deadline, and waits
+/// until it has left our session (so killing our process group or closing
+/// the terminal cannot stop it).
+fn spawn_guard(netns: Option<&str>) -> Result<(), iptables_atomic::Error> {
+    let other = |m: String| iptables_atomic::Error::Other(m);
+    let ready = std::path::Path::new(iptables_atomic::apply::confirm::STATE_ROOT)
+        .join(format!("guard-ready-{}", std::process::id()));
+    let _ = std::fs::remove_file(&ready);
+    let exe =
+        std::env::current_exe().map_err(|e| other(format!("cannot find my own program: {e}")))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("guard").arg("--ready").arg(&ready);
+    if let Some(ns) = netns {
+        cmd.arg("--netns").arg(ns);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd.spawn()
+        .map_err(|e| other(format!("cannot start the rollback guard: {e}")))?;
+    for _ in 0..500 {
+        if ready.exists() {
+            let _ = std::fs::remove_file(&ready);
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(other(
+        "the rollback guard did not start; roll back by hand with `iptables-atomic rollback`"
+            .into(),
+    ))
+}
+
+fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
     match cli.command {
         Cmd::Restore {
             file,
@@ -229,6 +421,9 @@ fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
                 r = r.netns(ns);
             }
             let report = r.restore_str(&text)?;
+            for w in &report.warnings {
+                eprintln!("iptables-atomic: warning: {w}");
+            }
             for (table, chain, line) in &report.unchecked {
                 eprintln!(
                     "iptables-atomic: note: {}rule in table `{table}' chain `{chain}' uses an object outside the tables (ipset, nfacct, timeout policy); the kernel check could not cover it",
@@ -255,7 +450,7 @@ fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
                     );
                 }
             }
-            Ok(())
+            Ok(0)
         }
         Cmd::Save {
             table,
@@ -267,7 +462,104 @@ fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
             let family = pick_family(family, ipv6);
             let text = iptables_atomic::save(family, netns.as_deref(), table.as_deref(), counters)?;
             print!("{text}");
-            Ok(())
+            Ok(0)
+        }
+        Cmd::Apply {
+            files,
+            family,
+            keep,
+            force,
+            confirm,
+            json,
+            detailed_exitcodes,
+            wait,
+            netns,
+        } => {
+            let inputs = read_inputs(&files, family)?;
+            let mut flows = Vec::new();
+            if let Ok(v) = std::env::var("SSH_CONNECTION") {
+                flows.extend(Flow::from_ssh_connection(&v));
+            }
+            for k in &keep {
+                flows.push(
+                    Flow::parse(k)
+                        .map_err(|e| iptables_atomic::Error::Other(format!("--keep {k}: {e}")))?,
+                );
+            }
+            let report = Applier::new(inputs)
+                .netns(netns.clone())
+                .wait(wait.map(Duration::from_secs))
+                .force(force)
+                .keep(flows)
+                .confirm(confirm.map(Duration::from_secs))
+                .run()?;
+            if report.confirm_deadline.is_some() {
+                spawn_guard(netns.as_deref())?;
+            }
+            for w in &report.warnings {
+                eprintln!("iptables-atomic: warning: {w}");
+            }
+            if json {
+                println!("{}", report_json(&report));
+            } else if report.changed {
+                print!("{}", report.diff);
+                if let Some(secs) = confirm {
+                    eprintln!(
+                        "iptables-atomic: applied; run `iptables-atomic confirm{}` within {secs} s or the previous tables come back",
+                        netns.as_deref().map(|n| format!(" --netns {n}")).unwrap_or_default()
+                    );
+                }
+            } else {
+                eprintln!("iptables-atomic: nothing to change");
+            }
+            Ok(if detailed_exitcodes && report.changed {
+                10
+            } else {
+                0
+            })
+        }
+        Cmd::Diff {
+            files,
+            family,
+            netns,
+        } => {
+            let inputs = read_inputs(&files, family)?;
+            let report = Applier::new(inputs)
+                .netns(netns)
+                .dry_run(true)
+                .force(true)
+                .run()?;
+            print!("{}", report.diff);
+            Ok(u8::from(report.changed))
+        }
+        Cmd::Confirm { netns } => {
+            if applier::confirm(netns.as_deref())? {
+                eprintln!("iptables-atomic: confirmed; the new tables stay");
+                Ok(0)
+            } else {
+                Err(iptables_atomic::Error::Other(
+                    "no apply is waiting for confirmation in this network namespace".into(),
+                ))
+            }
+        }
+        Cmd::Rollback { netns } => {
+            let tables = applier::rollback(netns.as_deref())?;
+            let names: Vec<String> = tables
+                .iter()
+                .map(|(f, t)| format!("{t}{}", if *f == Family::V6 { " (IPv6)" } else { "" }))
+                .collect();
+            eprintln!("iptables-atomic: rolled back {}", names.join(", "));
+            Ok(0)
+        }
+        Cmd::Guard { netns, ready } => {
+            // Leave the caller's session and process group first: a hang-up or a
+            // kill of the caller's group must not stop the rollback.
+            nix::unistd::setsid()
+                .map_err(|e| iptables_atomic::Error::Other(format!("setsid: {e}")))?;
+            std::fs::write(&ready, format!("{}\n", std::process::id()))
+                .map_err(|e| iptables_atomic::Error::Other(format!("cannot write {ready}: {e}")))?;
+            applier::guard(netns.as_deref())?;
+            Ok(0)
         }
     }
 }
@@ -275,7 +567,7 @@ fn run(cli: Cli) -> Result<(), iptables_atomic::Error> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("iptables-atomic: {e}");
             ExitCode::from(e.exit_code() as u8)

@@ -2,9 +2,12 @@
 //! (as libiptc applies them to its cache), then one SET_REPLACE per table.
 
 mod check;
+pub mod confirm;
 pub mod guard;
+mod plan;
 
 pub use check::{kernel_check, CheckReport};
+pub use plan::TablePlan;
 
 use std::collections::BTreeMap;
 
@@ -453,8 +456,12 @@ pub const MAX_RETRIES: u32 = 8;
 pub struct Installed {
     /// What was installed.
     pub committed: Committed,
-    previous: Table,
-    old_counters: Vec<Counters>,
+    /// The family of the table.
+    pub family: crate::rules::Family,
+    /// The table that was replaced.
+    pub previous: Table,
+    /// Its counters at the moment of the replace, entry by entry.
+    pub old_counters: Vec<Counters>,
 }
 
 /// Installs one table: SET_REPLACE with the live entry count, then the
@@ -509,6 +516,7 @@ pub fn install_table(
                         .ok_or_else(|| Error::Other(format!("unknown table `{name}'")))?,
                 };
                 return Ok(Installed {
+                    family: sock.family(),
                     committed: Committed {
                         table: name.to_string(),
                         entries: enc.num_entries,
@@ -539,6 +547,8 @@ pub fn install_table(
 /// when the table does not exist yet), the new table, and how to build it
 /// again from a fresh live table after EAGAIN.
 pub struct Job<'a> {
+    /// The socket of the table's family (and namespace).
+    pub sock: &'a XtSocket,
     /// Table name.
     pub name: String,
     /// The live table the new one was built from.
@@ -552,14 +562,14 @@ pub struct Job<'a> {
 /// Installs every job, in order, all or nothing: when one is refused, the
 /// tables already replaced are [`rollback`]ed (in reverse order) and the
 /// error says so.
-pub fn install_all(sock: &XtSocket, jobs: Vec<Job<'_>>) -> Result<Vec<Committed>> {
-    let mut installed: Vec<Installed> = Vec::new();
+pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
+    let mut installed: Vec<(&XtSocket, Installed)> = Vec::new();
     for job in jobs {
-        match install_table(sock, &job.name, job.rebuild, job.table, job.previous) {
-            Ok(i) => installed.push(i),
+        match install_table(job.sock, &job.name, job.rebuild, job.table, job.previous) {
+            Ok(i) => installed.push((job.sock, i)),
             Err(e) => {
                 let mut restored = Vec::new();
-                for i in installed.iter().rev() {
+                for (sock, i) in installed.iter().rev() {
                     rollback(sock, i)?;
                     restored.push(i.committed.table.clone());
                 }
@@ -576,7 +586,7 @@ pub fn install_all(sock: &XtSocket, jobs: Vec<Job<'_>>) -> Result<Vec<Committed>
             }
         }
     }
-    Ok(installed.into_iter().map(|i| i.committed).collect())
+    Ok(installed.into_iter().map(|(_, i)| i).collect())
 }
 
 /// Puts back the table an [`install_table`] replaced: the same entries, and

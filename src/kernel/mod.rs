@@ -3,6 +3,7 @@
 
 mod lock;
 mod netns;
+pub mod nft;
 
 pub use lock::XtablesLock;
 pub use netns::NetnsGuard;
@@ -311,4 +312,59 @@ pub fn table_names(family: Family) -> Result<Vec<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(Error::Other(format!("cannot read {path}: {e}"))),
     }
+}
+
+/// The interface the current thread's network namespace routes `dst`
+/// through (longest prefix in /proc/thread-self/net/route or ipv6_route;
+/// the main table only). The lockout guard uses it to know on which
+/// interface a session's packets arrive. `None` when no route matches.
+pub fn route_interface(dst: std::net::IpAddr) -> Option<String> {
+    let mut best: Option<(u32, String)> = None;
+    match dst {
+        std::net::IpAddr::V4(a) => {
+            let text = std::fs::read_to_string("/proc/thread-self/net/route").ok()?;
+            let addr = u32::from(a);
+            for line in text.lines().skip(1) {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                if f.len() < 8 {
+                    continue;
+                }
+                // Destination and mask are host-order hex of network-order words.
+                let (Ok(d), Ok(m)) = (u32::from_str_radix(f[1], 16), u32::from_str_radix(f[7], 16))
+                else {
+                    continue;
+                };
+                let (d, m) = (u32::from_be(d.to_le()), u32::from_be(m.to_le()));
+                if addr & m == d && best.as_ref().is_none_or(|(l, _)| m.count_ones() > *l) {
+                    best = Some((m.count_ones(), f[0].to_string()));
+                }
+            }
+        }
+        std::net::IpAddr::V6(a) => {
+            let text = std::fs::read_to_string("/proc/thread-self/net/ipv6_route").ok()?;
+            let addr = u128::from(a);
+            for line in text.lines() {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                if f.len() < 10 {
+                    continue;
+                }
+                let (Ok(d), Ok(len)) = (
+                    u128::from_str_radix(f[0], 16),
+                    u32::from_str_radix(f[1], 16),
+                ) else {
+                    continue;
+                };
+                let m = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - len.min(128))
+                };
+                let via = f[9];
+                if addr & m == d && via != "lo" && best.as_ref().is_none_or(|(l, _)| len > *l) {
+                    best = Some((len, via.to_string()));
+                }
+            }
+        }
+    }
+    best.map(|(_, i)| i)
 }
