@@ -1,5 +1,5 @@
-//! The kernel's table blob: [`encode`] lays a [`Table`](crate::rules::Table)
-//! out as libiptc does for `IPT_SO_SET_REPLACE`; [`decode`] reads what
+//! The kernel's table blob: [`encode_table`] lays a [`Table`](crate::rules::Table)
+//! out as libiptc does for `IPT_SO_SET_REPLACE`; [`decode_table`] reads what
 //! `IPT_SO_GET_ENTRIES` returns back into the model.
 
 mod decode;
