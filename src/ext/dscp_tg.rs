@@ -19,45 +19,8 @@ mod field {
     pub const DSCP: usize = offset_of!(xt_DSCP_info, dscp);
 }
 
-/// iptables' dscp_helper table, in its order (the first class whose name
-/// starts the argument wins).
-const CLASSES: &[(&str, u8)] = &[
-    ("CS0", 0x00),
-    ("CS1", 0x08),
-    ("CS2", 0x10),
-    ("CS3", 0x18),
-    ("CS4", 0x20),
-    ("CS5", 0x28),
-    ("CS6", 0x30),
-    ("CS7", 0x38),
-    ("BE", 0x00),
-    ("AF11", 0x0a),
-    ("AF12", 0x0c),
-    ("AF13", 0x0e),
-    ("AF21", 0x12),
-    ("AF22", 0x14),
-    ("AF23", 0x16),
-    ("AF31", 0x1a),
-    ("AF32", 0x1c),
-    ("AF33", 0x1e),
-    ("AF41", 0x22),
-    ("AF42", 0x24),
-    ("AF43", 0x26),
-    ("EF", 0x2e),
-];
-
-/// class_to_dscp: `strncasecmp(arg, class, strlen(class))`, so a class
-/// name followed by anything (`EFX`, `cs12`) is that class, as in iptables.
-pub(crate) fn class_to_dscp(arg: &str) -> ExtResult<u8> {
-    let a = arg.as_bytes();
-    CLASSES
-        .iter()
-        .find(|(name, _)| {
-            a.len() >= name.len() && a[..name.len()].eq_ignore_ascii_case(name.as_bytes())
-        })
-        .map(|(_, v)| *v)
-        .ok_or_else(|| format!("Invalid DSCP value `{arg}'"))
-}
+/// class_to_dscp, shared with the dscp match (one class table).
+pub(crate) use super::dscp::class_to_dscp;
 
 /// libxt_DSCP's table (set-dscp=0, set-dscp-class=1): each excludes the other.
 const EXCL: &[Excl] = &[
