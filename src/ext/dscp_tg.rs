@@ -169,7 +169,7 @@ mod tests {
         for bad in ["AF1", "E", "", "XX"] {
             assert_eq!(
                 parse(&[ov("set-dscp-class", bad)]).unwrap_err(),
-                format!("Invalid DSCP value `{bad}'")
+                format!("Invalid DSCP value `{bad}': expected one of CS0..CS7, BE, AF11..AF43, EF")
             );
         }
         assert_eq!(
