@@ -194,3 +194,12 @@ fn udp_port_70000_is_refused_where_iptables_would_install_4464() {
         "out of range",
     );
 }
+
+#[test]
+fn overlong_line_is_refused() {
+    let long = format!(
+        "*filter\n-A INPUT -m comment --comment \"{}\" -j ACCEPT\nCOMMIT\n",
+        "x".repeat(70 * 1024)
+    );
+    refused(&long, 2, "lines longer than 64 KiB");
+}

@@ -145,6 +145,10 @@ fn put_error(out: &mut Vec<u8>, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The largest table blob the kernel accepts (x_tables refuses bigger
+/// SET_REPLACE requests).
+pub const MAX_TABLE_BYTES: usize = 512 * 1024 * 1024;
+
 /// Encodes a table. Jumps must name user chains of the table.
 pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
     let l = entry_layout(family);
@@ -186,6 +190,14 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
         off += piece_size(l, p);
     }
     offsets.push(off);
+    if off > MAX_TABLE_BYTES {
+        return Err(Error::Kernel {
+            table: table.name.clone(),
+            message: format!(
+                "the table would take {off} bytes; the kernel accepts at most {MAX_TABLE_BYTES}"
+            ),
+        });
+    }
     let mut chain_start: HashMap<&str, usize> = HashMap::new();
     for (i, (p, _)) in pieces.iter().enumerate() {
         if let Piece::Head(name) = p {

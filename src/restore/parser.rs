@@ -40,6 +40,10 @@ impl LineCtx<'_> {
     }
 }
 
+/// The longest line accepted (iptables-restore reads lines into a 10 KiB
+/// buffer and splits longer ones; we refuse anything over 64 KiB outright).
+pub const MAX_LINE: usize = 64 * 1024;
+
 /// Parses a whole restore file. Every rule is parsed and encoded, so any
 /// error in the input is found before anything is applied.
 pub fn parse(text: &str, opts: &RestoreOptions, revs: &dyn RevisionSource) -> Result<Script> {
@@ -98,6 +102,16 @@ fn parse_lines(
             return Err(lc.err(
                 line.find('\0').unwrap_or(0) + 1,
                 "NUL byte in the input: this is not a text rules file",
+            ));
+        }
+        if line.len() > MAX_LINE {
+            return Err(lc.err(
+                1,
+                format!(
+                    "line of {} bytes: lines longer than {} KiB are refused (is this a rules file?)",
+                    line.len(),
+                    MAX_LINE / 1024
+                ),
             ));
         }
         if line.is_empty() {
