@@ -30,6 +30,7 @@ pub mod apply;
 pub mod blob;
 mod error;
 pub mod ext;
+pub mod fuzzing;
 pub mod kernel;
 pub mod netdb;
 pub mod restore;
