@@ -34,6 +34,7 @@ pub mod kernel;
 pub mod netdb;
 pub mod restore;
 pub mod rules;
+pub mod session;
 pub mod sys;
 
 use std::time::Duration;
@@ -41,6 +42,7 @@ use std::time::Duration;
 pub use error::{Error, Location, Result};
 pub use restore::RestoreOptions;
 pub use rules::{Chain, Counters, Family, Rule, Ruleset, Table, Target, Verdict};
+pub use session::Session;
 
 use apply::Committed;
 use ext::{AssumeLatest, RevisionSource};
