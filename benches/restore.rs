@@ -326,4 +326,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(
         std::env::temp_dir().join(format!("ipta-bench-{}", std::process::id())),
     );
+    let _ = std::fs::remove_file(
+        std::env::temp_dir().join(format!("ipta-bench-{}.lock", std::process::id())),
+    );
 }
