@@ -152,8 +152,28 @@ fn main() {
         .write_to_file(out.join("netfilter.rs"))
         .expect("cannot write the bindings into OUT_DIR");
 
+    if env::var_os("CARGO_FEATURE_LIBIPTC_BENCH").is_some() {
+        libiptc_bindings(&out);
+    }
+
     cc::Build::new()
         .file("ffi/layout.c")
         .warnings(true)
         .compile("iptables_atomic_layout");
+}
+
+/// Feature `libiptc-bench` only: bindings to libiptc (libip4tc-dev) for the
+/// benchmarks' in-process reference. The crate itself never links libiptc.
+fn libiptc_bindings(out: &std::path::Path) {
+    let bindings = bindgen::Builder::default()
+        .header_contents("libiptc_bench.h", "#include <libiptc/libiptc.h>\n")
+        .allowlist_function("iptc_.*")
+        .allowlist_type("ipt_entry|xtc_handle")
+        .derive_default(true)
+        .layout_tests(false)
+        .generate()
+        .expect("bindgen could not read <libiptc/libiptc.h>: is libip4tc-dev installed?");
+    bindings
+        .write_to_file(out.join("libiptc.rs"))
+        .expect("cannot write the libiptc bindings into OUT_DIR");
 }

@@ -227,6 +227,7 @@ impl Applier {
                     previous: p.existed.then(|| p.live.clone()),
                     table: p.new.clone(),
                     rebuild: Box::new(move |live| Ok(apply::keep_counters(&live, new.clone()))),
+                    encoded: None,
                 }
             })
             .collect();

@@ -35,6 +35,7 @@ pub mod kernel;
 pub mod netdb;
 pub mod restore;
 pub mod rules;
+pub mod session;
 pub mod sys;
 
 use std::time::Duration;
@@ -42,6 +43,7 @@ use std::time::Duration;
 pub use error::{Error, Location, Result};
 pub use restore::RestoreOptions;
 pub use rules::{Chain, Counters, Family, Rule, Ruleset, Table, Target, Verdict};
+pub use session::Session;
 
 use apply::Committed;
 use ext::{AssumeLatest, RevisionSource};
@@ -210,7 +212,12 @@ impl Restorer {
         let mut built = Vec::new();
         for name in apply::table_order(&script) {
             let live = apply::live_table(&sock, &existing, &name)?;
-            let table = apply::build_table(&script, noflush, live.clone())?;
+            let base = if noflush {
+                live.clone()
+            } else {
+                apply::flushed_copy(&live)
+            };
+            let table = apply::build_table(&script, noflush, base)?;
             let enc = blob::encode_table(family, &table)?;
             built.push((name, live, table, enc));
         }
@@ -223,8 +230,8 @@ impl Restorer {
             .warnings
             .extend(kernel::nft::mixed_backend_warning(family, &names));
         if self.precheck || self.test {
-            let tables: Vec<Table> = built.iter().map(|(_, _, t, _)| t.clone()).collect();
-            let check = apply::kernel_check(family, &tables, &script.file_name)?;
+            let tables: Vec<_> = built.iter().map(|(_, _, t, e)| (t, Some(e))).collect();
+            let check = apply::kernel_check_encoded(family, &tables, &script.file_name)?;
             report.unchecked = check.unchecked;
         }
         if self.test {
@@ -243,12 +250,13 @@ impl Restorer {
         // replaced get their previous contents back, counters included.
         let jobs = built
             .into_iter()
-            .map(|(name, live, table, _)| apply::Job {
+            .map(|(name, live, table, enc)| apply::Job {
                 sock: &sock,
                 previous: existing.contains(&name).then_some(live),
                 name,
                 table,
                 rebuild: Box::new(|live| apply::build_table(&script, noflush, live)),
+                encoded: Some(enc),
             })
             .collect();
         report.tables = apply::install_all(jobs)?
@@ -348,6 +356,7 @@ pub fn commit(ruleset: &Ruleset, netns: Option<&str>, wait: Option<Duration>) ->
             table: apply::keep_counters(&live, t.clone()),
             previous: existing.contains(&t.name).then_some(live),
             rebuild: Box::new(move |live| Ok(apply::keep_counters(&live, t.clone()))),
+            encoded: None,
         });
     }
     let tables = apply::install_all(jobs)?

@@ -5,9 +5,10 @@
 //! refused rule is found by installing growing prefixes of the table
 //! (bisection) and reported with its input line.
 
+use std::borrow::Cow;
 use std::mem::offset_of;
 
-use crate::blob::encode_table;
+use crate::blob::{encode_table, EncodedTable};
 use crate::error::{Error, Location, Result};
 use crate::kernel::{NetnsGuard, XtSocket};
 use crate::rules::{Family, Rule, Table, Target};
@@ -94,25 +95,53 @@ fn install(sock: &XtSocket, t: &Table) -> std::result::Result<(), crate::sys::Sy
     sock.replace(&enc, info.num_entries).map(|_| ())
 }
 
-fn check_in_scratch(family: Family, tables: &[Table], file: &str) -> Result<CheckReport> {
+fn check_in_scratch(
+    family: Family,
+    tables: &[(&Table, Option<&EncodedTable>)],
+    file: &str,
+) -> Result<CheckReport> {
     let _ns = NetnsGuard::scratch()?;
     let sock = XtSocket::open(family)?;
     let mut report = CheckReport::default();
-    for t in tables {
-        let mut t = t.clone();
-        for c in &mut t.chains {
-            let name = c.name.clone();
-            c.rules.retain(|r| {
-                let skip = needs_outside_object(r);
-                if skip {
-                    report
-                        .unchecked
-                        .push((t.name.clone(), name.clone(), r.line));
-                }
-                !skip
-            });
-        }
-        let Err(e) = install(&sock, &t) else { continue };
+    for &(t, enc) in tables {
+        let outside = t
+            .chains
+            .iter()
+            .any(|c| c.rules.iter().any(needs_outside_object));
+        let t: Cow<Table> = if outside {
+            let mut t = t.clone();
+            for c in &mut t.chains {
+                let name = c.name.clone();
+                c.rules.retain(|r| {
+                    let skip = needs_outside_object(r);
+                    if skip {
+                        report
+                            .unchecked
+                            .push((t.name.clone(), name.clone(), r.line));
+                    }
+                    !skip
+                });
+            }
+            Cow::Owned(t)
+        } else {
+            Cow::Borrowed(t)
+        };
+        let first = match (enc, outside) {
+            // The table as the caller encoded it: no second encoding.
+            (Some(enc), false) => sock
+                .get_info(&t.name)
+                .and_then(|info| Ok(sock.replace(enc, info.num_entries)?))
+                .map(|_| ())
+                .map_err(|e| match e {
+                    Error::Syscall(s) => s,
+                    other => crate::sys::SyscallError::new(
+                        "getsockopt",
+                        std::io::Error::other(other.to_string()),
+                    ),
+                }),
+            _ => install(&sock, &t),
+        };
+        let Err(e) = first else { continue };
         // Find the first rule whose prefix the kernel refuses.
         let order = rule_order(&t);
         let (mut lo, mut hi) = (0usize, order.len());
@@ -164,6 +193,18 @@ fn check_in_scratch(family: Family, tables: &[Table], file: &str) -> Result<Chec
 /// not touched. Rules that need objects outside the tables are left out of
 /// the check and listed in the report.
 pub fn kernel_check(family: Family, tables: &[Table], file: &str) -> Result<CheckReport> {
+    let tables: Vec<(&Table, Option<&EncodedTable>)> = tables.iter().map(|t| (t, None)).collect();
+    kernel_check_encoded(family, &tables, file)
+}
+
+/// As [`kernel_check`], for borrowed tables, each with its encoding when
+/// the caller has it already (it is installed as it is unless rules had to
+/// be left out).
+pub fn kernel_check_encoded(
+    family: Family,
+    tables: &[(&Table, Option<&EncodedTable>)],
+    file: &str,
+) -> Result<CheckReport> {
     std::thread::scope(|s| {
         s.spawn(|| check_in_scratch(family, tables, file))
             .join()

@@ -6,10 +6,10 @@ pub mod confirm;
 pub mod guard;
 mod plan;
 
-pub use check::{kernel_check, CheckReport};
+pub use check::{kernel_check, kernel_check_encoded, CheckReport};
 pub use plan::TablePlan;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::blob::{encode_table, EncodedTable};
 use crate::error::{Error, Location, Result};
@@ -39,13 +39,32 @@ pub fn flush_table(table: &mut Table) {
     }
 }
 
-fn resolve(table: &Table, spec: &RuleSpec, file: &str, line: usize) -> Result<Rule> {
+/// Chain name → position in `table.chains`, so that a table of many chains
+/// is not searched name by name for every rule.
+type ChainIndex = HashMap<String, usize>;
+
+fn chain_index(table: &Table) -> ChainIndex {
+    table
+        .chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect()
+}
+
+fn resolve(
+    table: &Table,
+    index: &ChainIndex,
+    spec: &RuleSpec,
+    file: &str,
+    line: usize,
+) -> Result<Rule> {
     let mut rule = spec.rule.clone();
     rule.target = match &spec.target {
         TargetSpec::None => Target::Fallthrough,
         TargetSpec::Verdict(v) => Target::Verdict(*v),
         TargetSpec::Named { name, ext, goto } => {
-            let chain = table.chain(name);
+            let chain = index.get(name.as_str()).map(|&i| &table.chains[i]);
             match (chain, ext, goto) {
                 (Some(c), _, _) if c.is_builtin() => {
                     return Err(fail(file, line, format!("cannot jump to built-in chain `{name}'"), 1));
@@ -71,32 +90,43 @@ fn resolve(table: &Table, spec: &RuleSpec, file: &str, line: usize) -> Result<Ru
     Ok(rule)
 }
 
-fn resolve_all(table: &Table, specs: &[RuleSpec], file: &str, line: usize) -> Result<Vec<Rule>> {
+fn resolve_all(
+    table: &Table,
+    index: &ChainIndex,
+    specs: &[RuleSpec],
+    file: &str,
+    line: usize,
+) -> Result<Vec<Rule>> {
     specs
         .iter()
-        .map(|r| resolve(table, r, file, line))
+        .map(|r| resolve(table, index, r, file, line))
         .collect()
 }
 
 fn chain_mut<'a>(
     table: &'a mut Table,
+    index: &ChainIndex,
     name: &str,
     file: &str,
     line: usize,
 ) -> Result<&'a mut Chain> {
-    let tname = table.name.clone();
-    table.chain_mut(name).ok_or_else(|| {
-        fail(
+    match index.get(name) {
+        Some(&i) => Ok(&mut table.chains[i]),
+        None => Err(fail(
             file,
             line,
-            format!("No chain/target/match by that name: table `{tname}' has no chain `{name}'"),
+            format!(
+                "No chain/target/match by that name: table `{}' has no chain `{name}'",
+                table.name
+            ),
             1,
-        )
-    })
+        )),
+    }
 }
 
 fn set_policy(
     table: &mut Table,
+    index: &ChainIndex,
     chain: &str,
     policy: &str,
     counters: Counters,
@@ -104,7 +134,7 @@ fn set_policy(
     line: usize,
 ) -> Result<()> {
     let tname = table.name.clone();
-    let c = chain_mut(table, chain, file, line)?;
+    let c = chain_mut(table, index, chain, file, line)?;
     if !c.is_builtin() {
         return Err(fail(file, line, format!("Can't set policy `{policy}' on `{chain}': Bad built-in chain name (only built-in chains of `{tname}' have policies)"), 1));
     }
@@ -121,6 +151,8 @@ fn set_policy(
 
 /// Applies one block's commands to `table` (already flushed unless `-n`).
 pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) -> Result<()> {
+    let mut index = chain_index(table);
+    let index = &mut index;
     for cmd in &block.commands {
         let line = cmd.line;
         match &cmd.op {
@@ -129,10 +161,12 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 policy,
                 counters,
             } => {
-                let existing = table.chain(name).map(|c| c.is_builtin());
+                let existing = index.get(name).map(|&i| table.chains[i].is_builtin());
                 match existing {
                     Some(true) => {}
-                    Some(false) if noflush => chain_mut(table, name, file, line)?.rules.clear(),
+                    Some(false) if noflush => {
+                        chain_mut(table, index, name, file, line)?.rules.clear()
+                    }
                     Some(false) => {
                         return Err(fail(
                             file,
@@ -141,19 +175,24 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                             2,
                         ))
                     }
-                    None => table.chains.push(Chain::user(name)),
+                    None => {
+                        index.insert(name.clone(), table.chains.len());
+                        table.chains.push(Chain::user(name));
+                    }
                 }
                 if policy != "-" {
-                    set_policy(table, name, policy, *counters, file, line)?;
+                    set_policy(table, index, name, policy, *counters, file, line)?;
                 }
             }
             Op::Append { chain, rules } => {
-                let resolved = resolve_all(table, rules, file, line)?;
-                chain_mut(table, chain, file, line)?.rules.extend(resolved);
+                let resolved = resolve_all(table, index, rules, file, line)?;
+                chain_mut(table, index, chain, file, line)?
+                    .rules
+                    .extend(resolved);
             }
             Op::Insert { chain, num, rules } => {
-                let resolved = resolve_all(table, rules, file, line)?;
-                let c = chain_mut(table, chain, file, line)?;
+                let resolved = resolve_all(table, index, rules, file, line)?;
+                let c = chain_mut(table, index, chain, file, line)?;
                 if *num > c.rules.len() + 1 {
                     return Err(fail(
                         file,
@@ -171,8 +210,8 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 }
             }
             Op::Delete { chain, rules } => {
-                let resolved = resolve_all(table, rules, file, line)?;
-                let c = chain_mut(table, chain, file, line)?;
+                let resolved = resolve_all(table, index, rules, file, line)?;
+                let c = chain_mut(table, index, chain, file, line)?;
                 for r in resolved {
                     let pos = c
                         .rules
@@ -192,7 +231,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 }
             }
             Op::DeleteNum { chain, num } => {
-                let c = chain_mut(table, chain, file, line)?;
+                let c = chain_mut(table, index, chain, file, line)?;
                 if *num > c.rules.len() {
                     return Err(fail(
                         file,
@@ -207,8 +246,8 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 c.rules.remove(num - 1);
             }
             Op::Replace { chain, num, rule } => {
-                let r = resolve(table, rule, file, line)?;
-                let c = chain_mut(table, chain, file, line)?;
+                let r = resolve(table, index, rule, file, line)?;
+                let c = chain_mut(table, index, chain, file, line)?;
                 if *num > c.rules.len() {
                     return Err(fail(
                         file,
@@ -223,8 +262,8 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 c.rules[num - 1] = r;
             }
             Op::Check { chain, rules } => {
-                let resolved = resolve_all(table, rules, file, line)?;
-                let c = chain_mut(table, chain, file, line)?;
+                let resolved = resolve_all(table, index, rules, file, line)?;
+                let c = chain_mut(table, index, chain, file, line)?;
                 for r in resolved {
                     if !c.rules.iter().any(|x| x.same_rule(&r)) {
                         return Err(fail(
@@ -237,7 +276,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 }
             }
             Op::NewChain(name) => {
-                if table.chain(name).is_some() {
+                if index.contains_key(name) {
                     return Err(fail(
                         file,
                         line,
@@ -245,6 +284,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                         1,
                     ));
                 }
+                index.insert(name.clone(), table.chains.len());
                 table.chains.push(Chain::user(name));
             }
             Op::DeleteChain(name) => {
@@ -258,7 +298,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                         .collect(),
                 };
                 for n in names {
-                    let c = chain_mut(table, &n, file, line)?;
+                    let c = chain_mut(table, index, &n, file, line)?;
                     if c.is_builtin() {
                         return Err(fail(
                             file,
@@ -280,10 +320,11 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                         ));
                     }
                     table.chains.retain(|c| c.name != n);
+                    *index = chain_index(table);
                 }
             }
             Op::Flush(name) => match name {
-                Some(n) => chain_mut(table, n, file, line)?.rules.clear(),
+                Some(n) => chain_mut(table, index, n, file, line)?.rules.clear(),
                 None => table.chains.iter_mut().for_each(|c| c.rules.clear()),
             },
             Op::Zero(name, num) => {
@@ -321,7 +362,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                     Ok(())
                 };
                 match name {
-                    Some(n) => zero_chain(chain_mut(table, n, file, line)?, *num)?,
+                    Some(n) => zero_chain(chain_mut(table, index, n, file, line)?, *num)?,
                     None => {
                         for c in &mut table.chains {
                             zero_chain(c, None)?;
@@ -335,6 +376,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 counters,
             } => set_policy(
                 table,
+                index,
                 chain,
                 policy,
                 counters.unwrap_or_default(),
@@ -342,7 +384,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 line,
             )?,
             Op::Rename { old, new } => {
-                if table.chain(new).is_some() {
+                if index.contains_key(new) {
                     return Err(fail(
                         file,
                         line,
@@ -350,7 +392,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                         1,
                     ));
                 }
-                let c = chain_mut(table, old, file, line)?;
+                let c = chain_mut(table, index, old, file, line)?;
                 if c.is_builtin() {
                     return Err(fail(
                         file,
@@ -360,6 +402,9 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                     ));
                 }
                 c.name = new.clone();
+                if let Some(i) = index.remove(old) {
+                    index.insert(new.clone(), i);
+                }
                 for c in &mut table.chains {
                     for r in &mut c.rules {
                         match &mut r.target {
@@ -395,6 +440,28 @@ pub fn build_tables(
         out.insert(block.table.clone(), (first, table));
     }
     Ok(out)
+}
+
+/// The part of a live table that survives a flush (`*table` without `-n`):
+/// the built-in chains with their policies and counters, no rules. Building
+/// from it gives the same table as building from the whole live table,
+/// without copying its rules.
+pub fn flushed_copy(live: &Table) -> Table {
+    Table {
+        name: live.name.clone(),
+        chains: live
+            .chains
+            .iter()
+            .filter(|c| c.is_builtin())
+            .map(|c| Chain {
+                name: c.name.clone(),
+                policy: c.policy,
+                counters: c.counters,
+                rules: Vec::new(),
+                origin: c.origin,
+            })
+            .collect(),
+    }
 }
 
 /// Builds one table from its live state and the script's blocks for it.
@@ -464,6 +531,25 @@ pub struct Installed {
     pub old_counters: Vec<Counters>,
 }
 
+/// The counters to add to each entry of `enc` after its SET_REPLACE, given
+/// the old table's counters the kernel returned: an entry with an origin
+/// takes its origin's counters (minus the base), any other its own.
+pub(crate) fn carried_counters(enc: &EncodedTable, old: &[Counters]) -> Vec<Counters> {
+    enc.counters
+        .iter()
+        .map(|(given, origin)| match origin {
+            Some((o, base)) => old
+                .get(*o as usize)
+                .map(|c| Counters {
+                    packets: c.packets.saturating_sub(base.packets),
+                    bytes: c.bytes.saturating_sub(base.bytes),
+                })
+                .unwrap_or(*given),
+            None => *given,
+        })
+        .collect()
+}
+
 /// Installs one table: SET_REPLACE with the live entry count, then the
 /// counters (carried over from kept rules, or given with `-c`).
 /// `rebuild` is called again with a fresh live table after EAGAIN.
@@ -481,8 +567,21 @@ pub fn commit_table(
 pub fn install_table(
     sock: &XtSocket,
     name: &str,
+    rebuild: impl FnMut(Table) -> Result<Table>,
+    first: Table,
+    previous: Option<Table>,
+) -> Result<Installed> {
+    install_encoded(sock, name, rebuild, first, None, previous)
+}
+
+/// As [`install_table`], with `first` already encoded (`encoded`, when the
+/// caller has it) so it is not encoded twice.
+fn install_encoded(
+    sock: &XtSocket,
+    name: &str,
     mut rebuild: impl FnMut(Table) -> Result<Table>,
     first: Table,
+    mut encoded: Option<EncodedTable>,
     previous: Option<Table>,
 ) -> Result<Installed> {
     let mut table = first;
@@ -490,23 +589,13 @@ pub fn install_table(
     let mut retries = 0;
     loop {
         let info = sock.get_info(name)?;
-        let enc: EncodedTable = encode_table(sock.family(), &table)?;
+        let enc: EncodedTable = match encoded.take() {
+            Some(enc) => enc,
+            None => encode_table(sock.family(), &table)?,
+        };
         match sock.replace(&enc, info.num_entries) {
             Ok(old) => {
-                let counters: Vec<Counters> = enc
-                    .counters
-                    .iter()
-                    .map(|(given, origin)| match origin {
-                        Some((o, base)) => old
-                            .get(*o as usize)
-                            .map(|c| Counters {
-                                packets: c.packets.saturating_sub(base.packets),
-                                bytes: c.bytes.saturating_sub(base.bytes),
-                            })
-                            .unwrap_or(*given),
-                        None => *given,
-                    })
-                    .collect();
+                let counters = carried_counters(&enc, &old);
                 if counters.iter().any(|c| *c != Counters::default()) {
                     sock.add_counters(name, &counters)?;
                 }
@@ -557,6 +646,8 @@ pub struct Job<'a> {
     pub table: Table,
     /// Builds the new table again from a re-read live table.
     pub rebuild: Box<dyn FnMut(Table) -> Result<Table> + 'a>,
+    /// `table` already encoded, if the caller has it (saves encoding again).
+    pub encoded: Option<EncodedTable>,
 }
 
 /// Installs every job, in order, all or nothing: when one is refused, the
@@ -565,7 +656,14 @@ pub struct Job<'a> {
 pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
     let mut installed: Vec<(&XtSocket, Installed)> = Vec::new();
     for job in jobs {
-        match install_table(job.sock, &job.name, job.rebuild, job.table, job.previous) {
+        match install_encoded(
+            job.sock,
+            &job.name,
+            job.rebuild,
+            job.table,
+            job.encoded,
+            job.previous,
+        ) {
             Ok(i) => installed.push((job.sock, i)),
             Err(e) => {
                 let mut restored = Vec::new();

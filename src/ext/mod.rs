@@ -104,6 +104,9 @@ mod udp;
 pub mod payload;
 pub use payload::{Payload, Reader};
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 /// Match or target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -311,16 +314,51 @@ fn all_codecs() -> impl Iterator<Item = &'static dyn Codec> {
 
 /// Finds the codec for a name typed after `-m` (Kind::Match) or `-j` (Kind::Target).
 pub fn by_name(kind: Kind, family: Family, name: &str) -> Option<&'static dyn Codec> {
-    all_codecs().find(|c| c.kind() == kind && c.name() == name && c.families().contains(&family))
+    // The index's keys are 'static; HashMap is covariant in its key.
+    let index: &HashMap<(Kind, &str), Vec<&'static dyn Codec>> = &registry_index().by_name;
+    index
+        .get(&(kind, name))?
+        .iter()
+        .copied()
+        .find(|c| c.families().contains(&family))
 }
 
 /// Finds the codec that saves a kernel extension of this name.
 pub fn by_kernel_name(kind: Kind, family: Family, name: &str) -> Option<&'static dyn Codec> {
-    all_codecs().find(|c| {
-        c.kind() == kind
-            && !c.is_alias()
-            && c.kernel_name() == name
-            && c.families().contains(&family)
+    let index: &HashMap<(Kind, &str), Vec<&'static dyn Codec>> = &registry_index().by_kernel_name;
+    index
+        .get(&(kind, name))?
+        .iter()
+        .copied()
+        .find(|c| c.families().contains(&family))
+}
+
+/// The registry by name, built once: the parser and the decoder look an
+/// extension up for every match and target of every rule.
+struct RegistryIndex {
+    by_name: HashMap<(Kind, &'static str), Vec<&'static dyn Codec>>,
+    by_kernel_name: HashMap<(Kind, &'static str), Vec<&'static dyn Codec>>,
+}
+
+fn registry_index() -> &'static RegistryIndex {
+    static INDEX: OnceLock<RegistryIndex> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut ix = RegistryIndex {
+            by_name: HashMap::new(),
+            by_kernel_name: HashMap::new(),
+        };
+        // Registry order is kept within each name: the first match wins, as
+        // with a linear search.
+        for c in all_codecs() {
+            ix.by_name.entry((c.kind(), c.name())).or_default().push(c);
+            if !c.is_alias() {
+                ix.by_kernel_name
+                    .entry((c.kind(), c.kernel_name()))
+                    .or_default()
+                    .push(c);
+            }
+        }
+        ix
     })
 }
 

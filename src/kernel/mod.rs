@@ -34,12 +34,17 @@ pub struct TableInfo {
     pub size: u32,
 }
 
+/// One answer of the kernel: (kind, revision, supported).
+type RevisionAnswer = (Kind, u8, bool);
+
 /// A raw socket for one family's x_tables socket options.
 #[derive(Debug)]
 pub struct XtSocket {
     fd: OwnedFd,
     family: Family,
-    revisions: RefCell<HashMap<(Kind, String, u8), bool>>,
+    /// Answers already had, by extension name (looked up without a copy of
+    /// the name: this runs for every extension of every rule).
+    revisions: RefCell<HashMap<String, Vec<RevisionAnswer>>>,
 }
 
 fn level(family: Family) -> libc::c_int {
@@ -254,9 +259,13 @@ impl XtSocket {
 
     /// GET_REVISION_MATCH / _TARGET: does the kernel support this revision?
     pub fn revision_supported(&self, kind: Kind, name: &str, revision: u8) -> Result<bool> {
-        let key = (kind, name.to_string(), revision);
-        if let Some(v) = self.revisions.borrow().get(&key) {
-            return Ok(*v);
+        if let Some(v) = self.revisions.borrow().get(name).and_then(|known| {
+            known
+                .iter()
+                .find(|(k, r, _)| *k == kind && *r == revision)
+                .map(|(_, _, ok)| *ok)
+        }) {
+            return Ok(v);
         }
         let mut buf = name_field(name, layout::EXT_NAME_LEN)?;
         buf.push(revision);
@@ -278,7 +287,11 @@ impl XtSocket {
             }
             Err(e) => return Err(e.into()),
         };
-        self.revisions.borrow_mut().insert(key, ok);
+        self.revisions
+            .borrow_mut()
+            .entry(name.to_string())
+            .or_default()
+            .push((kind, revision, ok));
         Ok(ok)
     }
 }

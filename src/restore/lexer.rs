@@ -27,8 +27,8 @@ pub const MAX_PARAM: usize = 1023;
 
 /// Splits `line` (without its newline). Errors carry a 1-based column.
 pub fn split_words(line: &str) -> Result<Vec<Word>, (usize, String)> {
-    let mut words = Vec::new();
-    let mut cur: Vec<u8> = Vec::new();
+    let mut words = Vec::with_capacity(24);
+    let mut cur: Vec<u8> = Vec::with_capacity(64);
     let mut start = 0usize;
     let mut in_word = false;
     let mut quoted = false;
@@ -47,8 +47,12 @@ pub fn split_words(line: &str) -> Result<Vec<Word>, (usize, String)> {
                 format!("parameter longer than {MAX_PARAM} bytes"),
             ));
         }
-        let text = String::from_utf8(std::mem::take(cur))
-            .map_err(|_| (start + 1, "the word is not valid UTF-8".to_string()))?;
+        // One allocation of the exact size per word; `cur` keeps its buffer
+        // for the next word.
+        let text = std::str::from_utf8(cur)
+            .map_err(|_| (start + 1, "the word is not valid UTF-8".to_string()))?
+            .to_owned();
+        cur.clear();
         words.push(Word {
             text,
             column: start + 1,

@@ -426,44 +426,44 @@ impl RuleState {
     /// table: own options first, then extensions, most recently loaded first;
     /// an exact name wins, otherwise a unique prefix.
     fn lookup_long(&self, name: &str) -> std::result::Result<Option<OptRef>, String> {
-        let mut all: Vec<(OptRef, &'static str)> = BUILTIN
-            .iter()
-            .enumerate()
-            .map(|(i, (n, _, _))| (OptRef::Builtin(i), *n))
+        // Walked twice without collecting: this runs for every long option
+        // of every rule.
+        let all = || {
+            BUILTIN
+                .iter()
+                .enumerate()
+                .map(|(i, (n, _, _))| (OptRef::Builtin(i), *n))
+                .chain(self.load_order.iter().rev().flat_map(move |owner| {
+                    self.ext_codec(*owner)
+                        .options()
+                        .iter()
+                        .enumerate()
+                        .map(move |(j, o)| (OptRef::Ext(*owner, j), o.name))
+                }))
+        };
+        if let Some((r, _)) = all().find(|(_, n)| *n == name) {
+            return Ok(Some(r));
+        }
+        let mut prefixed = all().filter(|(_, n)| n.starts_with(name));
+        let Some((first, _)) = prefixed.next() else {
+            return Ok(None);
+        };
+        // Synonyms of one builtin (same letter) are not ambiguous.
+        let same = |r: &OptRef| match (r, first) {
+            (OptRef::Builtin(a), OptRef::Builtin(b)) => BUILTIN[*a].1 == BUILTIN[b].1,
+            _ => *r == first,
+        };
+        if prefixed.all(|(r, _)| same(&r)) {
+            return Ok(Some(first));
+        }
+        let names: Vec<String> = all()
+            .filter(|(_, n)| n.starts_with(name))
+            .map(|(_, n)| format!("--{n}"))
             .collect();
-        for owner in self.load_order.iter().rev() {
-            let codec = self.ext_codec(*owner);
-            for (j, o) in codec.options().iter().enumerate() {
-                all.push((OptRef::Ext(*owner, j), o.name));
-            }
-        }
-        if let Some((r, _)) = all.iter().find(|(_, n)| *n == name) {
-            return Ok(Some(*r));
-        }
-        let prefixed: Vec<&(OptRef, &str)> =
-            all.iter().filter(|(_, n)| n.starts_with(name)).collect();
-        match prefixed.len() {
-            0 => Ok(None),
-            1 => Ok(Some(prefixed[0].0)),
-            _ => {
-                // Synonyms of one builtin (same letter) are not ambiguous.
-                let first = prefixed[0].0;
-                let same = prefixed.iter().all(|(r, _)| match (r, first) {
-                    (OptRef::Builtin(a), OptRef::Builtin(b)) => BUILTIN[*a].1 == BUILTIN[b].1,
-                    _ => *r == first,
-                });
-                if same {
-                    Ok(Some(first))
-                } else {
-                    let names: Vec<String> =
-                        prefixed.iter().map(|(_, n)| format!("--{n}")).collect();
-                    Err(format!(
-                        "option `--{name}' is ambiguous: it could be {}",
-                        names.join(", ")
-                    ))
-                }
-            }
-        }
+        Err(format!(
+            "option `--{name}' is ambiguous: it could be {}",
+            names.join(", ")
+        ))
     }
 }
 
@@ -1310,26 +1310,38 @@ fn finish(
     };
 
     let counters = st.counters.filter(|_| opts.counters).unwrap_or_default();
-    let mut rules = Vec::new();
-    for (s, sm) in &srcs {
-        for (d, dm) in &dsts {
+    let mut rules = Vec::with_capacity(srcs.len() * dsts.len());
+    let (mut matches, mut target) = (Some(matches), Some(target));
+    let last = srcs.len() * dsts.len() - 1;
+    for (i, (s, sm)) in srcs.iter().enumerate() {
+        for (j, (d, dm)) in dsts.iter().enumerate() {
             let mut ip = ip.clone();
             ip.src = *s;
             ip.src_mask = *sm;
             ip.dst = *d;
             ip.dst_mask = *dm;
+            // The last (usually the only) address pair takes the extensions
+            // without a copy.
+            let (m, t) = if i * dsts.len() + j == last {
+                (
+                    matches.take().unwrap_or_default(),
+                    target.take().unwrap_or(TargetSpec::None),
+                )
+            } else {
+                (
+                    matches.clone().unwrap_or_default(),
+                    target.clone().unwrap_or(TargetSpec::None),
+                )
+            };
             let rule = Rule {
                 ip,
-                matches: matches.clone(),
+                matches: m,
                 target: Target::Fallthrough,
                 counters,
                 origin: None,
                 line: Some(lc.line),
             };
-            rules.push(RuleSpec {
-                rule,
-                target: target.clone(),
-            });
+            rules.push(RuleSpec { rule, target: t });
         }
     }
     Ok(match cmd {
