@@ -142,20 +142,22 @@ impl Interface {
 
     /// Formats the interface as iptables-save does (`eth+` for a wildcard).
     pub fn to_save(&self) -> String {
-        let mut s = String::new();
+        let mut s = Vec::new();
         for i in 0..16 {
             if self.mask[i] != 0 {
                 if self.name[i] != 0 {
-                    s.push(self.name[i] as char);
+                    s.push(self.name[i]);
                 }
             } else {
                 if i > 0 && self.name[i - 1] != 0 {
-                    s.push('+');
+                    s.push(b'+');
                 }
                 break;
             }
         }
-        s
+        // The name bytes came from UTF-8 text (or from the kernel): keep
+        // them as UTF-8, never re-read each byte as a character of its own.
+        String::from_utf8_lossy(&s).into_owned()
     }
 }
 
