@@ -194,3 +194,25 @@ fn udp_port_70000_is_refused_where_iptables_would_install_4464() {
         "out of range",
     );
 }
+
+#[test]
+fn ambiguous_abbreviation() {
+    // iptables (IPv4) has `--fragments`, so `--fr` could also be `--from`
+    // of -m string; ip6tables has no `--fragments` and takes it as `--from`.
+    refused(
+        "*filter\n-A INPUT -m string --algo bm --string x --fr 5\nCOMMIT\n",
+        2,
+        "ambiguous",
+    );
+}
+
+#[test]
+fn attached_value_on_a_flag_that_reads_the_next_word() {
+    // libxt_rateest's --rateest-pps is a getopt flag whose parser takes the
+    // next word itself: `--rateest-pps=5' is refused by iptables.
+    refused(
+        "*filter\n-A INPUT -m rateest --rateest RE1 --rateest-eq --rateest-pps=5\nCOMMIT\n",
+        2,
+        "doesn't allow an argument",
+    );
+}
