@@ -439,12 +439,16 @@ mod tests {
             parse(&format!("{n} --rateest-interval -1s --rateest-ewmalog 4s")).unwrap_err(),
             "RATEEST: interval value \"-1s\" is out of range: 0 to 4294967295 microseconds"
         );
-        assert!(parse(&format!("{n} --rateest-interval nan --rateest-ewmalog 4s"))
-            .unwrap_err()
-            .contains("out of range"));
-        assert!(parse(&format!("{n} --rateest-interval 1s --rateest-ewmalog 4295s"))
-            .unwrap_err()
-            .contains("out of range"));
+        assert!(
+            parse(&format!("{n} --rateest-interval nan --rateest-ewmalog 4s"))
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(parse(&format!(
+            "{n} --rateest-interval 1s --rateest-ewmalog 4295s"
+        ))
+        .unwrap_err()
+        .contains("out of range"));
         assert!(parse(
             "--rateest-name sixteen-chars-xx --rateest-interval 1s --rateest-ewmalog 4s"
         )

@@ -18,8 +18,7 @@
 use std::mem::{offset_of, size_of};
 
 use super::{
-    opt, parse_uint, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload, Reader,
-    RuleContext,
+    opt, parse_uint, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload, Reader, RuleContext,
 };
 use crate::rules::Family;
 use crate::sys::bindings::{

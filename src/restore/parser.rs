@@ -631,10 +631,7 @@ fn parse_rule_line(
                                 return Err(line_err(
                                     lc,
                                     w.column,
-                                    format!(
-                                        "option `--{}' doesn't allow an argument",
-                                        spec.name
-                                    ),
+                                    format!("option `--{}' doesn't allow an argument", spec.name),
                                 ));
                             }
                             Arg::None => {}
