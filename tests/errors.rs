@@ -216,3 +216,18 @@ fn attached_value_on_a_flag_that_reads_the_next_word() {
         "doesn't allow an argument",
     );
 }
+
+#[test]
+fn interface_name_with_a_slash_or_blank() {
+    // iptables warns and installs a rule for an interface that cannot exist.
+    refused(
+        "*filter\n-A INPUT -i eth/0 -j ACCEPT\nCOMMIT\n",
+        2,
+        "no interface name can have",
+    );
+    refused(
+        "*filter\n-A FORWARD -o \"eth 0+\" -j ACCEPT\nCOMMIT\n",
+        2,
+        "no interface name can have",
+    );
+}
