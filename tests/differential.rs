@@ -28,7 +28,8 @@
 //! Size: `IPTA_DIFF_CASES` IPv4 cases (default 4000) and half as many IPv6
 //! ones, the two families in parallel: about 40 seconds on 2 cores. Rules
 //! are loaded in batches of `IPTA_DIFF_BATCH` (24) per pair of namespaces.
-//! `IPTA_DIFF_SEED` picks another seed, `IPTA_DIFF_PRINT` lists the
+//! `IPTA_DIFF_SEED` picks another seed, `IPTA_DIFF_HEAT=N` multiplies the
+//! mutation rates, `IPTA_DIFF_PRINT` lists the
 //! generated rules, `IPTA_DIFF_ONLY=TEXT` keeps the rules containing TEXT.
 
 mod common;
@@ -106,6 +107,11 @@ const DELIBERATE: &[(&[&str], &str)] = &[
     (
         &["physdev: interface name `", "which no interface name can have"],
         "physdev port names with `/' or a blank: accepted with a warning; saved unquoted, so the save text does not load again",
+    ),
+    // src/rules/mod.rs Interface::parse: -i / -o with `/' or a blank.
+    (
+        &["interface name `", "which no interface name can have (iptables would only warn"],
+        "-i / -o names with `/' or a blank: iptables warns and installs a name no interface can have",
     ),
     // src/ext/bpf.rs: sscanf-read numbers cut to their field's width.
     (
@@ -238,6 +244,8 @@ struct Vocab {
     /// Every match group seen (for borrowing one into another rule).
     all_matches: Vec<(Group, usize)>,
     protocols: Vec<String>,
+    /// Mutation rate multiplier (`IPTA_DIFF_HEAT`, default 1).
+    heat: u64,
 }
 
 const BASE_ONE: &[(&str, &str)] = &[
@@ -460,6 +468,10 @@ fn load_vocab(dir: &str, family: Family) -> Vocab {
         ext_opts: HashMap::new(),
         all_matches: vec![],
         protocols: vec![],
+        heat: std::env::var("IPTA_DIFF_HEAT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1),
     };
     let mut protocols = BTreeSet::new();
     for path in repo_rules(dir) {
@@ -698,10 +710,10 @@ impl Vocab {
         let pool = self.ext_opts.get(&g.key());
         let mut i = 0;
         while i < opts.len() {
-            if rng.chance(6) {
+            if rng.chance(6 * self.heat) {
                 opts[i].inv = !opts[i].inv;
             }
-            if !opts[i].args.is_empty() && rng.chance(7) {
+            if !opts[i].args.is_empty() && rng.chance(7 * self.heat) {
                 let k = rng.below(opts[i].args.len());
                 let old = opts[i].args[k].text.clone();
                 opts[i].args[k] = Word {
@@ -709,20 +721,20 @@ impl Vocab {
                     quoted: false,
                 };
             }
-            if !opts[i].args.is_empty() && rng.chance(2) {
+            if !opts[i].args.is_empty() && rng.chance(2 * self.heat) {
                 let k = rng.below(opts[i].args.len());
                 opts[i].args[k] = Word {
                     text: String::new(),
                     quoted: true,
                 };
             }
-            if !opts[i].args.is_empty() && rng.chance(6) {
+            if !opts[i].args.is_empty() && rng.chance(6 * self.heat) {
                 let k = rng.below(opts[i].args.len());
                 let t = reform(rng, &opts[i].args[k].text);
                 opts[i].args[k].text = t;
             }
             if let Some(pool) = pool {
-                if !opts[i].args.is_empty() && rng.chance(4) {
+                if !opts[i].args.is_empty() && rng.chance(4 * self.heat) {
                     // A neighbouring option's value (same number of words).
                     let n = opts[i].args.len();
                     let others: Vec<&Opt> = pool
@@ -735,7 +747,7 @@ impl Vocab {
                     }
                 }
             }
-            if !opts[i].args.is_empty() && rng.chance(2) {
+            if !opts[i].args.is_empty() && rng.chance(2 * self.heat) {
                 // Any value of any extension.
                 let (ext, _) = rng.pick(&self.all_matches);
                 let vals: Vec<&Word> = ext.opts.iter().flat_map(|o| o.args.iter()).collect();
@@ -744,7 +756,7 @@ impl Vocab {
                     opts[i].args[k] = (*rng.pick(&vals)).clone();
                 }
             }
-            if !opts[i].args.is_empty() && rng.chance(2) {
+            if !opts[i].args.is_empty() && rng.chance(2 * self.heat) {
                 // Letter case changed.
                 let k = rng.below(opts[i].args.len());
                 let t = &opts[i].args[k].text;
@@ -754,24 +766,24 @@ impl Vocab {
                     t.to_ascii_lowercase()
                 };
             }
-            if opts[i].name.len() > 5 && rng.chance(3) {
+            if opts[i].name.len() > 5 && rng.chance(3 * self.heat) {
                 // An abbreviation (getopt_long takes a unique prefix).
                 let n = 4 + rng.below(opts[i].name.len() - 4);
                 opts[i].name.truncate(n);
             }
-            if opts[i].args.len() == 1 && rng.chance(2) {
+            if opts[i].args.len() == 1 && rng.chance(2 * self.heat) {
                 // `--name=value`.
                 let a = opts[i].args.remove(0);
                 opts[i].name = format!("{}={}", opts[i].name, quote(&a));
             }
-            if rng.chance(3) {
+            if rng.chance(3 * self.heat) {
                 let dup = opts[i].clone();
                 opts.insert(i + 1, dup);
                 i += 1;
             }
             i += 1;
         }
-        if opts.len() > 1 && rng.chance(5) {
+        if opts.len() > 1 && rng.chance(5 * self.heat) {
             rng.shuffle(opts);
         }
     }
@@ -782,7 +794,7 @@ impl Vocab {
         let mut table = t.table.clone();
         let mut chain = t.chain.clone();
         // The table changed to another (where the target may not be allowed).
-        if rng.chance(5) {
+        if rng.chance(5 * self.heat) {
             let (nt, chains) = *rng.pick(TABLES);
             table = nt.to_string();
             if BUILTIN_CHAINS.contains(&chain.as_str()) && !chains.contains(&chain.as_str()) {
@@ -792,15 +804,15 @@ impl Vocab {
         // Base options: the protocol removed or changed, a negation toggled.
         let mut base = t.base.clone();
         if let Some(p) = base.iter().position(|o| o.name == "-p") {
-            if rng.chance(5) {
+            if rng.chance(5 * self.heat) {
                 base.remove(p);
-            } else if rng.chance(7) && !self.protocols.is_empty() {
+            } else if rng.chance(7 * self.heat) && !self.protocols.is_empty() {
                 base[p].args[0] = Word {
                     text: rng.pick(&self.protocols).clone(),
                     quoted: false,
                 };
             }
-        } else if rng.chance(4) && !self.protocols.is_empty() {
+        } else if rng.chance(4 * self.heat) && !self.protocols.is_empty() {
             base.insert(
                 0,
                 Opt {
@@ -814,16 +826,67 @@ impl Vocab {
             );
         }
         for o in &mut base {
-            if rng.chance(2) {
+            if rng.chance(2 * self.heat) {
                 o.inv = !o.inv;
+            }
+            let Some(a) = o.args.first_mut() else {
+                continue;
+            };
+            if rng.chance(3 * self.heat) {
+                a.text = match o.name.as_str() {
+                    // Odd masks and lists.
+                    "-s" | "-d" => match rng.below(3) {
+                        0 => format!(
+                            "{}/{}",
+                            a.text.split('/').next().unwrap_or(""),
+                            rng.pick(&[
+                                "0",
+                                "1",
+                                "31",
+                                "32",
+                                "33",
+                                "64",
+                                "127",
+                                "128",
+                                "129",
+                                "-1",
+                                "255.0.255.0",
+                                "0.0.0.0",
+                                "ffff::",
+                                "::",
+                                "08",
+                                "0x10",
+                                ""
+                            ])
+                        ),
+                        1 => format!("{},{}", a.text, a.text),
+                        _ => reform(rng, &a.text),
+                    },
+                    // Wildcards, lengths at IFNAMSIZ, odd characters.
+                    "-i" | "-o" => rng
+                        .pick(&[
+                            "+",
+                            "eth+",
+                            "a234567890abcde",
+                            "a234567890abcdef",
+                            "a234567890abcd+",
+                            "eth 0",
+                            "eth/0",
+                            "eth:0",
+                            "!eth0",
+                            "eth0!",
+                        ])
+                        .to_string(),
+                    _ => reform(rng, &a.text),
+                };
             }
         }
         let mut matches = t.matches.clone();
-        if !matches.is_empty() && rng.chance(5) {
+        if !matches.is_empty() && rng.chance(5 * self.heat) {
             let k = rng.below(matches.len());
             matches.remove(k);
         }
-        if rng.chance(8) && !self.all_matches.is_empty() {
+        if rng.chance(8 * self.heat) && !self.all_matches.is_empty() {
             let (m, f) = rng.pick(&self.all_matches).clone();
             files.insert(f);
             let k = rng.below(matches.len() + 1);
