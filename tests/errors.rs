@@ -203,3 +203,40 @@ fn overlong_line_is_refused() {
     );
     refused(&long, 2, "lines longer than 64 KiB");
 }
+
+#[test]
+fn ambiguous_abbreviation() {
+    // iptables (IPv4) has `--fragments`, so `--fr` could also be `--from`
+    // of -m string; ip6tables has no `--fragments` and takes it as `--from`.
+    refused(
+        "*filter\n-A INPUT -m string --algo bm --string x --fr 5\nCOMMIT\n",
+        2,
+        "ambiguous",
+    );
+}
+
+#[test]
+fn attached_value_on_a_flag_that_reads_the_next_word() {
+    // libxt_rateest's --rateest-pps is a getopt flag whose parser takes the
+    // next word itself: `--rateest-pps=5' is refused by iptables.
+    refused(
+        "*filter\n-A INPUT -m rateest --rateest RE1 --rateest-eq --rateest-pps=5\nCOMMIT\n",
+        2,
+        "doesn't allow an argument",
+    );
+}
+
+#[test]
+fn interface_name_with_a_slash_or_blank() {
+    // iptables warns and installs a rule for an interface that cannot exist.
+    refused(
+        "*filter\n-A INPUT -i eth/0 -j ACCEPT\nCOMMIT\n",
+        2,
+        "no interface name can have",
+    );
+    refused(
+        "*filter\n-A FORWARD -o \"eth 0+\" -j ACCEPT\nCOMMIT\n",
+        2,
+        "no interface name can have",
+    );
+}

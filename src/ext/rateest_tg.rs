@@ -136,7 +136,9 @@ fn parse_time(s: &str, what: &str) -> ExtResult<u32> {
     };
     let t = t * scale;
     if !(0.0..4_294_967_296.0).contains(&t) {
-        return Err(bad());
+        return Err(format!(
+            "RATEEST: {what} value \"{s}\" is out of range: 0 to 4294967295 microseconds"
+        ));
     }
     Ok(t as u32)
 }
@@ -433,8 +435,20 @@ mod tests {
             parse("--rateest-interval 1s --rateest-ewmalog 4s").unwrap_err(),
             "RATEEST: option \"--rateest-name\" must be specified"
         );
-        assert!(parse(&format!("{n} --rateest-interval -1s --rateest-ewmalog 4s")).is_err());
-        assert!(parse(&format!("{n} --rateest-interval nan --rateest-ewmalog 4s")).is_err());
+        assert_eq!(
+            parse(&format!("{n} --rateest-interval -1s --rateest-ewmalog 4s")).unwrap_err(),
+            "RATEEST: interval value \"-1s\" is out of range: 0 to 4294967295 microseconds"
+        );
+        assert!(
+            parse(&format!("{n} --rateest-interval nan --rateest-ewmalog 4s"))
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(parse(&format!(
+            "{n} --rateest-interval 1s --rateest-ewmalog 4295s"
+        ))
+        .unwrap_err()
+        .contains("out of range"));
         assert!(parse(
             "--rateest-name sixteen-chars-xx --rateest-interval 1s --rateest-ewmalog 4s"
         )

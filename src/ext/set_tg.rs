@@ -18,8 +18,7 @@
 use std::mem::{offset_of, size_of};
 
 use super::{
-    no_invert, opt, parse_uint, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload, Reader,
-    RuleContext,
+    opt, parse_uint, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, Payload, Reader, RuleContext,
 };
 use crate::rules::Family;
 use crate::sys::bindings::{
@@ -197,7 +196,8 @@ fn parse_with(
                 o.name
             ));
         }
-        no_invert(o, "SET")?;
+        // libxt_SET parses with the old interface and never looks at the
+        // `!` it is handed: `! --add-set s src` is `--add-set s src`.
         let slot = match o.name {
             "add-set" => Some(&mut add),
             "del-set" => Some(&mut del),
@@ -748,14 +748,26 @@ mod tests {
             "setname `abcdefghijklmnopqrstuvwxyz012345' too long, max 31 characters."
         );
         assert!(e(1, "--add-set tg4a src --map-set tg4m src --map-mark").contains("revision 3"));
-        let inv = [OptValue {
-            invert: true,
-            name: "exist",
-            args: vec![],
-        }];
-        assert!(parse_with(&Fixed, 3, &inv, Family::V4)
-            .unwrap_err()
-            .contains("cannot be inverted"));
+        // A `!` before any SET option is ignored, as libxt_SET does.
+        let opts = |invert: bool| {
+            [
+                OptValue {
+                    invert,
+                    name: "add-set",
+                    args: vec!["tg4a".into(), "src".into()],
+                },
+                OptValue {
+                    invert,
+                    name: "exist",
+                    args: vec![],
+                },
+            ]
+        };
+        assert_eq!(
+            parse_with(&Fixed, 3, &opts(true), Family::V4),
+            parse_with(&Fixed, 3, &opts(false), Family::V4)
+        );
+        assert!(parse_with(&Fixed, 3, &opts(false), Family::V4).is_ok());
         let mut out = String::new();
         assert!(save_with(&Fixed, 3, &[0; 19], &mut out).is_err());
         assert!(save_with(&Fixed, 1, &hex("09000102 ffff0000"), &mut out)

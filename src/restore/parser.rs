@@ -425,15 +425,39 @@ impl RuleState {
     /// Resolves a long option name as getopt_long does over iptables' merged
     /// table: own options first, then extensions, most recently loaded first;
     /// an exact name wins, otherwise a unique prefix.
-    fn lookup_long(&self, name: &str) -> std::result::Result<Option<OptRef>, String> {
+    fn lookup_long(
+        &self,
+        name: &str,
+        family: Family,
+    ) -> std::result::Result<Option<OptRef>, String> {
+        // A match loaded again (`-m comment ... -m comment`) is a clone in
+        // iptables: its options are in getopt's table once, and go to the
+        // newest instance (libxtables marks the older ones completed). So an
+        // abbreviation of them is not ambiguous: only the newest instance of
+        // each extension is listed.
+        let newest: Vec<Option<usize>> = {
+            let mut seen: Vec<(bool, &str)> = Vec::new();
+            let mut v = Vec::new();
+            for owner in self.load_order.iter().rev() {
+                let key = (owner.is_none(), self.ext_codec(*owner).name());
+                if !seen.contains(&key) {
+                    seen.push(key);
+                    v.push(*owner);
+                }
+            }
+            v
+        };
         // Walked twice without collecting: this runs for every long option
         // of every rule.
         let all = || {
             BUILTIN
                 .iter()
                 .enumerate()
+                // ip6tables has no `--fragments` (only the short `-f`, which
+                // it refuses): `--fr` is then a unique prefix of, say, `--from`.
+                .filter(move |(_, (n, _, _))| !(family == Family::V6 && *n == "fragments"))
                 .map(|(i, (n, _, _))| (OptRef::Builtin(i), *n))
-                .chain(self.load_order.iter().rev().flat_map(move |owner| {
+                .chain(newest.iter().flat_map(move |owner| {
                     self.ext_codec(*owner)
                         .options()
                         .iter()
@@ -585,7 +609,7 @@ fn parse_rule_line(
             let mut retried = false;
             loop {
                 let r = st
-                    .lookup_long(name)
+                    .lookup_long(name, family)
                     .map_err(|m| line_err(lc, w.column, m))?;
                 match r {
                     Some(OptRef::Builtin(i)) => {
@@ -619,18 +643,19 @@ fn parse_rule_line(
                         let spec = codec.options()[j];
                         let mut args = Vec::new();
                         match spec.arg {
-                            Arg::None => {
-                                if attached.is_some() {
-                                    return Err(line_err(
-                                        lc,
-                                        w.column,
-                                        format!(
-                                            "option `--{}' doesn't allow an argument",
-                                            spec.name
-                                        ),
-                                    ));
-                                }
+                            // No iptables extension has a getopt optional
+                            // argument: the `Optional` ones (rateest's
+                            // --rateest-bps and friends) are getopt flags
+                            // whose parser takes the next word itself, so
+                            // `--rateest-pps=5` is refused like a flag's.
+                            Arg::None | Arg::Optional if attached.is_some() => {
+                                return Err(line_err(
+                                    lc,
+                                    w.column,
+                                    format!("option `--{}' doesn't allow an argument", spec.name),
+                                ));
                             }
+                            Arg::None => {}
                             Arg::One => args.push(
                                 take_arg(
                                     lc,
@@ -665,9 +690,7 @@ fn parse_rule_line(
                                 cur.i += 1;
                             }
                             Arg::Optional => {
-                                if let Some(a) = attached.clone() {
-                                    args.push(a);
-                                } else if cur.has_positional() {
+                                if cur.has_positional() {
                                     args.push(words[cur.i].text.clone());
                                     cur.i += 1;
                                 }

@@ -118,6 +118,18 @@ impl Interface {
         if bytes.is_empty() {
             return Err("Empty interface is likely to be undesired".into());
         }
+        // iptables only warns ("weird character in interface") and installs
+        // the name, which then matches no interface (the kernel allows
+        // neither in a name), and `-i "eth 0"` saves as `-i eth 0`, which
+        // does not load again. Refused here instead, as physdev does, with
+        // or without a trailing `+'.
+        if let Some(&b) = bytes.iter().find(|&&b| b == b'/' || b == b' ') {
+            return Err(format!(
+                "interface name `{s}' has '{}', which no interface name can have \
+                 (iptables would only warn and install a rule for an interface that cannot exist)",
+                b as char
+            ));
+        }
         let mut iface = Interface::default();
         iface.name[..bytes.len()].copy_from_slice(bytes);
         if bytes.last() == Some(&b'+') {
@@ -126,12 +138,6 @@ impl Interface {
                 *m = 0xff;
             }
         } else {
-            if let Some(&b) = bytes.iter().find(|&&b| b == b'/' || b == b' ') {
-                return Err(format!(
-                    "Warning: weird character in interface `{s}' ('{}' is not allowed by the kernel).",
-                    b as char
-                ));
-            }
             // The mask includes the NUL terminator: an exact name match.
             for m in &mut iface.mask[..=bytes.len()] {
                 *m = 0xff;
