@@ -148,12 +148,13 @@ fn diff_lines(a: &[String], b: &[String]) -> Vec<String> {
         if i < n && j < m && a[i] == b[j] {
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(format!("+{}", b[j]));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            // Removals before additions, as diff(1) shows a changed line.
             out.push(format!("-{}", a[i]));
             i += 1;
+        } else {
+            out.push(format!("+{}", b[j]));
+            j += 1;
         }
     }
     out
@@ -172,5 +173,10 @@ mod tests {
         );
         assert!(diff_lines(&s(&["a"]), &s(&["a"])).is_empty());
         assert_eq!(diff_lines(&s(&[]), &s(&["x"])), ["+x"]);
+        assert_eq!(
+            diff_lines(&s(&["a", "b"]), &s(&["a", "c"])),
+            ["-b", "+c"],
+            "removal first"
+        );
     }
 }
