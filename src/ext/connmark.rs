@@ -3,12 +3,11 @@
 //! `xt_connmark_mtinfo1`; revision 0 the old `unsigned long` layout, which
 //! current kernels no longer accept). The CONNMARK target is connmark_tg.rs.
 
-use super::mark::{decode_mark, encode_mark, parse_mark_option, save_mark_mask};
-use super::{opt, Arg, Codec, ExtResult, Kind, OptSpec, OptValue, RuleContext};
-use crate::rules::Family;
+use super::mark::MarkMatch;
+use super::Codec;
 use crate::sys::bindings::{xt_connmark_mtinfo1, xt_mark_mtinfo1};
 
-pub(super) static CODECS: &[&dyn Codec] = &[&Connmark];
+pub(super) static CODECS: &[&dyn Codec] = &[&CONNMARK];
 
 // encode_mark/decode_mark write xt_mark_mtinfo1; connmark's struct is the same.
 const _: () = {
@@ -19,46 +18,15 @@ const _: () = {
     assert!(offset_of!(xt_connmark_mtinfo1, invert) == offset_of!(xt_mark_mtinfo1, invert));
 };
 
-struct Connmark;
-
-impl Codec for Connmark {
-    fn name(&self) -> &'static str {
-        "connmark"
-    }
-    fn kind(&self) -> Kind {
-        Kind::Match
-    }
-    fn families(&self) -> &'static [Family] {
-        &[Family::V4, Family::V6]
-    }
-    fn revisions(&self, _: Family) -> &'static [u8] {
-        &[1, 0]
-    }
-    fn options(&self) -> &'static [OptSpec] {
-        const O: &[OptSpec] = &[opt("mark", Arg::One)];
-        O
-    }
-
-    fn parse(&self, rev: u8, opts: &[OptValue], _ctx: &RuleContext) -> ExtResult<Vec<u8>> {
-        let (mark, mask, invert) = parse_mark_option("connmark", opts)?;
-        Ok(encode_mark(rev, mark, mask, invert))
-    }
-
-    fn save(&self, rev: u8, data: &[u8], _ctx: &RuleContext, out: &mut String) -> ExtResult<()> {
-        let (mark, mask, invert) = decode_mark(rev, data)?;
-        if invert {
-            out.push_str(" !");
-        }
-        out.push_str(" --mark");
-        save_mark_mask(out, mark, mask);
-        Ok(())
-    }
-}
+/// `-m connmark`: the mark codec under this name.
+static CONNMARK: MarkMatch = MarkMatch("connmark");
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ext::testutil::hex;
+    use crate::ext::{ExtResult, OptValue, RuleContext};
+    use crate::rules::Family;
     use crate::rules::IpMatch;
 
     fn ov(invert: bool, arg: &str) -> OptValue {
@@ -77,7 +45,7 @@ mod tests {
             table: "filter",
         };
         // The registry pads every payload to XT_ALIGN, as the kernel holds it.
-        let mut v = Connmark.parse(rev, opts, &ctx)?;
+        let mut v = CONNMARK.parse(rev, opts, &ctx)?;
         v.resize(crate::ext::xt_align(v.len()), 0);
         Ok(v)
     }
@@ -90,7 +58,7 @@ mod tests {
             table: "filter",
         };
         let mut out = String::new();
-        Connmark.save(rev, data, &ctx, &mut out)?;
+        CONNMARK.save(rev, data, &ctx, &mut out)?;
         Ok(out)
     }
 

@@ -16,7 +16,7 @@ use super::{
 use crate::rules::Family;
 use crate::sys::bindings::xt_mark_mtinfo1;
 
-pub(super) static CODECS: &[&dyn Codec] = &[&Mark];
+pub(super) static CODECS: &[&dyn Codec] = &[&MARK];
 
 /// Revision 0's payload (libxt_mark.c's `struct xt_mark_info`; the kernel
 /// header that had it is gone). Also the layout of connmark revision 0.
@@ -136,11 +136,16 @@ pub(crate) fn decode_mark(rev: u8, data: &[u8]) -> ExtResult<(u32, u32, bool)> {
     }
 }
 
-struct Mark;
+/// The `mark` match, and the `connmark` match with the same payloads:
+/// one codec, named by the extension it serves.
+pub(super) struct MarkMatch(pub(super) &'static str);
 
-impl Codec for Mark {
+/// `-m mark`.
+pub(super) static MARK: MarkMatch = MarkMatch("mark");
+
+impl Codec for MarkMatch {
     fn name(&self) -> &'static str {
-        "mark"
+        self.0
     }
     fn kind(&self) -> Kind {
         Kind::Match
@@ -157,7 +162,7 @@ impl Codec for Mark {
     }
 
     fn parse(&self, rev: u8, opts: &[OptValue], _ctx: &RuleContext) -> ExtResult<Vec<u8>> {
-        let (mark, mask, invert) = parse_mark_option("mark", opts)?;
+        let (mark, mask, invert) = parse_mark_option(self.0, opts)?;
         Ok(encode_mark(rev, mark, mask, invert))
     }
 
@@ -194,7 +199,7 @@ mod tests {
             table: "filter",
         };
         // The registry pads every payload to XT_ALIGN, as the kernel holds it.
-        let mut v = Mark.parse(rev, opts, &ctx)?;
+        let mut v = MARK.parse(rev, opts, &ctx)?;
         v.resize(crate::ext::xt_align(v.len()), 0);
         Ok(v)
     }
@@ -207,7 +212,7 @@ mod tests {
             table: "filter",
         };
         let mut out = String::new();
-        Mark.save(rev, data, &ctx, &mut out)?;
+        MARK.save(rev, data, &ctx, &mut out)?;
         Ok(out)
     }
 
