@@ -23,10 +23,34 @@ use crate::rules::{Counters, Family};
 pub const STATE_ROOT: &str = "/run/iptables-atomic";
 
 /// The state directory of the current thread's network namespace.
+///
+/// The key is the namespace's cookie (SO_NETNS_COOKIE, never reused while
+/// the system runs), so a namespace that reuses a deleted one's inode number
+/// never sees its stale state; the inode is the fallback on kernels without
+/// cookies.
 pub fn state_dir() -> Result<PathBuf> {
+    if let Some(cookie) = netns_cookie() {
+        return Ok(Path::new(STATE_ROOT).join(format!("netns-cookie-{cookie}")));
+    }
     let meta = fs::metadata("/proc/thread-self/ns/net")
         .map_err(|e| Error::Other(format!("cannot stat the network namespace: {e}")))?;
     Ok(Path::new(STATE_ROOT).join(format!("netns-{}", meta.ino())))
+}
+
+/// SO_NETNS_COOKIE of a socket made in the current thread's namespace.
+fn netns_cookie() -> Option<u64> {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let fd = crate::sys::raw_socket(libc::AF_INET).ok()?;
+    let mut buf = [0u8; 8];
+    let n = crate::sys::getsockopt(
+        &fd,
+        libc::SOL_SOCKET,
+        SO_NETNS_COOKIE,
+        "getsockopt(SO_NETNS_COOKIE)",
+        &mut buf,
+    )
+    .ok()?;
+    (n == 8).then(|| u64::from_ne_bytes(buf))
 }
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
