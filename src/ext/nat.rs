@@ -71,15 +71,18 @@ mod field {
         pub const MAX_PORT: usize = offset_of!(nf_nat_range, max_proto) + PORT;
     }
 
-    /// `nf_nat_range2` (DNAT revision 2).
+    /// `nf_nat_range2` (DNAT revision 2): `nf_nat_range`'s fields at the
+    /// same offsets, then the base port.
     pub mod v2 {
         use super::*;
-        pub const FLAGS: usize = offset_of!(nf_nat_range2, flags);
-        pub const MIN_ADDR: usize = offset_of!(nf_nat_range2, min_addr);
-        pub const MAX_ADDR: usize = offset_of!(nf_nat_range2, max_addr);
-        pub const MIN_PORT: usize = offset_of!(nf_nat_range2, min_proto) + PORT;
-        pub const MAX_PORT: usize = offset_of!(nf_nat_range2, max_proto) + PORT;
         pub const BASE_PORT: usize = offset_of!(nf_nat_range2, base_proto) + PORT;
+        const _: () = {
+            assert!(offset_of!(nf_nat_range2, flags) == v1::FLAGS);
+            assert!(offset_of!(nf_nat_range2, min_addr) == v1::MIN_ADDR);
+            assert!(offset_of!(nf_nat_range2, max_addr) == v1::MAX_ADDR);
+            assert!(offset_of!(nf_nat_range2, min_proto) + PORT == v1::MIN_PORT);
+            assert!(offset_of!(nf_nat_range2, max_proto) + PORT == v1::MAX_PORT);
+        };
     }
 }
 
@@ -271,23 +274,38 @@ impl NatRange {
         Ok(n)
     }
 
-    /// Writes `nf_nat_range` (IPv6 revisions 0 and 1). The base port has
-    /// no place in this layout and is dropped, as iptables drops it.
-    fn encode_v1(&self) -> Vec<u8> {
+    /// Writes `nf_nat_range` (IPv6 revisions 0 and 1; the base port has no
+    /// place in it and is dropped, as iptables drops it) or, with `base`,
+    /// `nf_nat_range2` (DNAT revision 2), which is `nf_nat_range` plus the
+    /// base port at its end.
+    fn encode_range(&self, base: bool) -> Vec<u8> {
         use field::v1::*;
-        let mut p = Payload::of::<nf_nat_range>();
+        let mut p = if base {
+            Payload::of::<nf_nat_range2>()
+        } else {
+            Payload::of::<nf_nat_range>()
+        };
         p.u32(FLAGS, self.flags)
             .bytes(MIN_ADDR, &self.min_addr)
             .bytes(MAX_ADDR, &self.max_addr)
             .be16(MIN_PORT, self.min_port)
             .be16(MAX_PORT, self.max_port);
+        if base {
+            p.be16(field::v2::BASE_PORT, self.base_port);
+        }
         p.finish()
     }
 
-    /// Reads `nf_nat_range` (`RANGE2_INIT_FROM_RANGE`: no base port).
-    fn decode_v1(data: &[u8]) -> ExtResult<NatRange> {
+    /// Reads `nf_nat_range` (`RANGE2_INIT_FROM_RANGE`: no base port) or,
+    /// with `base`, `nf_nat_range2`.
+    fn decode_range(data: &[u8], base: bool) -> ExtResult<NatRange> {
         use field::v1::*;
-        let r = Reader::new(data, size_of::<nf_nat_range>())?;
+        let size = if base {
+            size_of::<nf_nat_range2>()
+        } else {
+            size_of::<nf_nat_range>()
+        };
+        let r = Reader::new(data, size)?;
         let mut n = NatRange {
             flags: r.u32(FLAGS)?,
             ..NatRange::default()
@@ -296,35 +314,9 @@ impl NatRange {
         n.max_addr.copy_from_slice(r.bytes(MAX_ADDR, ADDR_LEN)?);
         n.min_port = r.be16(MIN_PORT)?;
         n.max_port = r.be16(MAX_PORT)?;
-        Ok(n)
-    }
-
-    /// Writes `nf_nat_range2` (DNAT revision 2).
-    fn encode_v2(&self) -> Vec<u8> {
-        use field::v2::*;
-        let mut p = Payload::of::<nf_nat_range2>();
-        p.u32(FLAGS, self.flags)
-            .bytes(MIN_ADDR, &self.min_addr)
-            .bytes(MAX_ADDR, &self.max_addr)
-            .be16(MIN_PORT, self.min_port)
-            .be16(MAX_PORT, self.max_port)
-            .be16(BASE_PORT, self.base_port);
-        p.finish()
-    }
-
-    /// Reads `nf_nat_range2`.
-    fn decode_v2(data: &[u8]) -> ExtResult<NatRange> {
-        use field::v2::*;
-        let r = Reader::new(data, size_of::<nf_nat_range2>())?;
-        let mut n = NatRange {
-            flags: r.u32(FLAGS)?,
-            ..NatRange::default()
-        };
-        n.min_addr.copy_from_slice(r.bytes(MIN_ADDR, ADDR_LEN)?);
-        n.max_addr.copy_from_slice(r.bytes(MAX_ADDR, ADDR_LEN)?);
-        n.min_port = r.be16(MIN_PORT)?;
-        n.max_port = r.be16(MAX_PORT)?;
-        n.base_port = r.be16(BASE_PORT)?;
+        if base {
+            n.base_port = r.be16(field::v2::BASE_PORT)?;
+        }
         Ok(n)
     }
 
@@ -524,16 +516,16 @@ impl Codec for Nat {
         }
         Ok(match layout {
             Layout::Compat => range.encode_v0(),
-            Layout::Range => range.encode_v1(),
-            Layout::Range2 => range.encode_v2(),
+            Layout::Range => range.encode_range(false),
+            Layout::Range2 => range.encode_range(true),
         })
     }
 
     fn save(&self, rev: u8, data: &[u8], _ctx: &RuleContext, out: &mut String) -> ExtResult<()> {
         let range = match self.layout(rev) {
             Some(Layout::Compat) => NatRange::decode_v0(data)?,
-            Some(Layout::Range) => NatRange::decode_v1(data)?,
-            Some(Layout::Range2) => NatRange::decode_v2(data)?,
+            Some(Layout::Range) => NatRange::decode_range(data, false)?,
+            Some(Layout::Range2) => NatRange::decode_range(data, true)?,
             None => return Err(format!("{}: revision {rev} is not supported", self.name())),
         };
         let (rangeopt, skip_colon) = self.range_option();
