@@ -21,7 +21,7 @@ fn family_of(data: &[u8]) -> (Family, &[u8]) {
 /// The restore parser on any input (first byte: odd = IPv6).
 pub fn parse_input(data: &[u8]) {
     let (family, rest) = family_of(data);
-    let text = String::from_utf8_lossy(rest);
+    let text = crate::text::from_bytes(rest);
     if let Ok(script) = parse(&text, &RestoreOptions::new(family), &AssumeLatest) {
         for name in table_order(&script) {
             if let Some(t) = Table::new(&name) {
@@ -61,7 +61,7 @@ pub fn decode_input(data: &[u8]) {
 /// does not load again is not a failure.
 pub fn round_trip(data: &[u8]) {
     let (family, rest) = family_of(data);
-    let text = String::from_utf8_lossy(rest);
+    let text = crate::text::from_bytes(rest);
     let Some(first) = save_via_blob(family, &text) else {
         return;
     };

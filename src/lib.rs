@@ -37,6 +37,7 @@ pub mod restore;
 pub mod rules;
 pub mod session;
 pub mod sys;
+pub mod text;
 
 use std::time::Duration;
 

@@ -254,8 +254,9 @@ fn read_inputs(
     files
         .iter()
         .map(|f| {
-            let text = std::fs::read_to_string(f)
+            let text = std::fs::read(f)
                 .map_err(|e| iptables_atomic::Error::Other(format!("Can't open {f}: {e}")))?;
+            let text = iptables_atomic::text::from_bytes(&text).into_owned();
             let base = std::path::Path::new(f)
                 .file_name()
                 .unwrap_or_default()
@@ -382,25 +383,9 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
                     (v, "<stdin>".to_string())
                 }
             };
-            let text = String::from_utf8(text).map_err(|e| {
-                let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-                let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
-                let col = upto.len()
-                    - upto
-                        .iter()
-                        .rposition(|&b| b == b'\n')
-                        .map(|p| p + 1)
-                        .unwrap_or(0)
-                    + 1;
-                iptables_atomic::Error::Parse {
-                    at: iptables_atomic::Location {
-                        file: name.clone(),
-                        line,
-                        column: col,
-                    },
-                    message: "the input is not UTF-8 text (binary data?)".into(),
-                }
-            })?;
+            // Bytes that are not UTF-8 pass through as iptables passes them
+            // (a Latin-1 comment loads); see iptables_atomic::text.
+            let text = iptables_atomic::text::from_bytes(&text).into_owned();
             let wait = match wait {
                 None | Some(-1) => None,
                 Some(s) if s >= 0 => Some(Duration::from_secs(s as u64)),
@@ -422,7 +407,7 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
             }
             let report = r.restore_str(&text)?;
             for w in &report.warnings {
-                eprintln!("iptables-atomic: warning: {w}");
+                err_line(&format!("iptables-atomic: warning: {w}"));
             }
             for (table, chain, line) in &report.unchecked {
                 eprintln!(
@@ -461,7 +446,7 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
         } => {
             let family = pick_family(family, ipv6);
             let text = iptables_atomic::save(family, netns.as_deref(), table.as_deref(), counters)?;
-            print!("{text}");
+            out(&text);
             Ok(0)
         }
         Cmd::Apply {
@@ -497,12 +482,12 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
                 spawn_guard(netns.as_deref())?;
             }
             for w in &report.warnings {
-                eprintln!("iptables-atomic: warning: {w}");
+                err_line(&format!("iptables-atomic: warning: {w}"));
             }
             if json {
                 println!("{}", report_json(&report));
             } else if report.changed {
-                print!("{}", report.diff);
+                out(&report.diff);
                 if let Some(secs) = confirm {
                     eprintln!(
                         "iptables-atomic: applied; run `iptables-atomic confirm{}` within {secs} s or the previous tables come back",
@@ -529,7 +514,7 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
                 .dry_run(true)
                 .force(true)
                 .run()?;
-            print!("{}", report.diff);
+            out(&report.diff);
             Ok(u8::from(report.changed))
         }
         Cmd::Confirm { netns } => {
@@ -564,12 +549,30 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
     }
 }
 
+/// Writes text to standard output as the bytes it stands for (bytes that
+/// are not UTF-8, read from a file or the kernel, go out unchanged).
+fn out(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    // A closed pipe (`save | head`) is not an error worth a message.
+    let _ = o.write_all(&iptables_atomic::text::to_bytes(text));
+    let _ = o.flush();
+}
+
+/// One line to standard error, as the bytes it stands for.
+fn err_line(text: &str) {
+    use std::io::Write;
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(&iptables_atomic::text::to_bytes(text));
+    let _ = e.write_all(b"\n");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("iptables-atomic: {e}");
+            err_line(&format!("iptables-atomic: {e}"));
             ExitCode::from(e.exit_code() as u8)
         }
     }

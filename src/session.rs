@@ -180,7 +180,7 @@ fn renumber(table: &mut Table) {
             (true, true) => hook(&ca.name).cmp(&hook(&cb.name)),
             (true, false) => std::cmp::Ordering::Less,
             (false, true) => std::cmp::Ordering::Greater,
-            (false, false) => ca.name.as_bytes().cmp(cb.name.as_bytes()),
+            (false, false) => crate::text::to_bytes(&ca.name).cmp(&crate::text::to_bytes(&cb.name)),
         }
     });
     let zero = Counters::default();

@@ -13,7 +13,9 @@ fn rule_files() -> String {
         for e in std::fs::read_dir(root.join(d)).unwrap() {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "rules") {
-                all.push_str(&std::fs::read_to_string(&p).unwrap());
+                all.push_str(&iptables_atomic::text::from_bytes(
+                    &std::fs::read(&p).unwrap(),
+                ));
                 all.push('\n');
             }
         }

@@ -475,7 +475,8 @@ fn load_vocab(dir: &str, family: Family) -> Vocab {
     };
     let mut protocols = BTreeSet::new();
     for path in repo_rules(dir) {
-        let text = std::fs::read_to_string(&path).expect("read rules");
+        let text = iptables_atomic::text::from_bytes(&std::fs::read(&path).expect("read rules"))
+            .into_owned();
         let fi = v.files.len();
         v.files.push(path.display().to_string());
         v.setup.push(

@@ -240,3 +240,72 @@ fn interface_name_with_a_slash_or_blank() {
         "no interface name can have",
     );
 }
+
+/// Bytes that are not UTF-8 pass through as iptables passes them: a Latin-1
+/// comment, chain name and log prefix load, and `save` prints the very bytes
+/// back (tests/rules/latin1.rules checks the kernel bytes against
+/// iptables-legacy in the parity test).
+#[test]
+fn latin1_bytes_pass_through_the_cli() {
+    let ns = Netns::new("latin1");
+    let dir = std::env::temp_dir().join(format!("ipta-latin1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("latin1.rules");
+    let rules: &[u8] = b"*filter\n:caf\xe9 - [0:0]\n-A INPUT -m comment --comment \"acc\xe8s \xe0 distance\" -j caf\xe9\n-A caf\xe9 -j LOG --log-prefix \"refus\xe9: \"\nCOMMIT\n";
+    std::fs::write(&file, rules).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iptables-atomic"))
+        .args(["restore", "--netns", &ns.name])
+        .arg(&file)
+        .output()
+        .expect("run the CLI");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = Command::new(env!("CARGO_BIN_EXE_iptables-atomic"))
+        .args(["save", "--netns", &ns.name])
+        .output()
+        .unwrap()
+        .stdout;
+    let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    for needle in [
+        &b":caf\xe9 - [0:0]\n"[..],
+        b"-A INPUT -m comment --comment \"acc\xe8s \xe0 distance\" -j caf\xe9\n",
+        b"-A caf\xe9 -j LOG --log-prefix \"refus\xe9: \"\n",
+    ] {
+        assert!(
+            has(&ours, needle),
+            "save lacks {:?}:\n{}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(&ours)
+        );
+    }
+    // The same bytes as iptables-legacy-save prints for that table.
+    let (rc, legacy, err) = ns.run(&["iptables-legacy-save"], b"");
+    assert_eq!(rc, 0, "{err}");
+    let strip = |t: &[u8]| -> Vec<u8> {
+        t.split(|&b| b == b'\n')
+            .filter(|l| !l.starts_with(b"#"))
+            .flat_map(|l| l.iter().copied().chain(Some(b'\n')))
+            .collect()
+    };
+    assert_eq!(
+        strip(&ours),
+        strip(&iptables_atomic::text::to_bytes(&legacy)),
+        "save text differs from iptables-legacy-save"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Columns count bytes of the input: a Latin-1 byte before the error is one
+/// column, as it is one byte in the file.
+#[test]
+fn columns_count_bytes_after_latin1() {
+    let text = iptables_atomic::text::from_bytes(
+        b"*filter\n-A INPUT -m comment --comment caf\xe9 --dport 1 -j ACCEPT\nCOMMIT\n",
+    )
+    .into_owned();
+    let m = refused(&text, 2, "--dport");
+    assert!(m.starts_with("bad.rules:2:36:"), "{m}");
+}

@@ -108,7 +108,7 @@ fn encoded_tables() -> Vec<Encoded> {
         .collect();
     paths.sort();
     for p in paths {
-        let text = std::fs::read_to_string(&p).unwrap();
+        let text = iptables_atomic::text::from_bytes(&std::fs::read(&p).unwrap()).into_owned();
         if text.lines().any(|l| l.starts_with("# setup: ")) {
             // Needs kernel objects (ipsets …) that exist only in the parity
             // test's namespaces.

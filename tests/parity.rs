@@ -12,7 +12,7 @@ fn run_dir(dir: &str, family: Family) {
     assert!(!files.is_empty(), "no rule files in tests/{dir}");
     let mut failures = Vec::new();
     for f in &files {
-        let text = std::fs::read_to_string(f).expect("read rules");
+        let text = common::read_rules(f);
         let counters =
             text.lines().any(|l| l.starts_with('[')) || f.to_string_lossy().contains("counters");
         // "# setup: CMD" header lines (e.g. `nfacct add NAME`) run in both

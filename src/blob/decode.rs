@@ -46,7 +46,7 @@ fn u64_at(table: &str, blob: &[u8], off: usize) -> Result<u64> {
 }
 
 fn cname(b: &[u8]) -> String {
-    String::from_utf8_lossy(&b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]).into_owned()
+    crate::text::from_bytes(&b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]).into_owned()
 }
 
 fn addr(family: Family, b: &[u8]) -> IpAddr {

@@ -136,12 +136,13 @@ fn put_error(out: &mut Vec<u8>, name: &str) -> Result<()> {
     let start = out.len();
     out.resize(start + ERROR_TARGET, 0);
     put_ext_header(&mut out[start..], ERROR_TARGET, "ERROR", 0)?;
-    if name.len() >= 32 {
+    let raw = crate::text::to_bytes(name);
+    if raw.len() >= 32 {
         return Err(Error::Other(format!(
             "chain name `{name}' is longer than 31 bytes"
         )));
     }
-    out[start + EXT_HEADER..start + EXT_HEADER + name.len()].copy_from_slice(name.as_bytes());
+    out[start + EXT_HEADER..start + EXT_HEADER + raw.len()].copy_from_slice(&raw);
     Ok(())
 }
 

@@ -197,7 +197,7 @@ impl Codec for Bpf {
             XT_BPF_MODE_FD_PINNED => {
                 let path = r.cstr(field::V1_PATH, PATH_MAX)?;
                 out.push_str(" --object-pinned ");
-                out.push_str(&String::from_utf8_lossy(path));
+                out.push_str(&crate::text::from_bytes(path));
                 Ok(())
             }
             m => Err(format!("bpf: unknown bpf mode {m}")),

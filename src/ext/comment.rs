@@ -69,7 +69,7 @@ impl Codec for Comment {
                     no_invert(o, "comment")?;
                     // The field is NUL-terminated: iptables copies at most
                     // MAX_LEN bytes and stops at an embedded NUL.
-                    let b = o.arg().as_bytes();
+                    let b = o.arg_bytes();
                     let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
                     p.bytes(field::COMMENT, &b[..b.len().min(MAX_LEN)]);
                 }
@@ -87,7 +87,7 @@ impl Codec for Comment {
         // iptables forces a NUL into the last byte before printing.
         let text = r.cstr(field::COMMENT, MAX_LEN)?;
         out.push_str(" --comment");
-        save_xtables_string(out, &String::from_utf8_lossy(text));
+        save_xtables_string(out, &crate::text::from_bytes(text));
         Ok(())
     }
 }

@@ -255,7 +255,7 @@ fn save_with(data: &[u8], path: &str, out: &mut String) -> ExtResult<()> {
     match map.as_ref().and_then(|m| m.name(bit)) {
         Some(name) => {
             out.push_str(" --label \"");
-            out.push_str(&String::from_utf8_lossy(name));
+            out.push_str(&crate::text::from_bytes(name));
             out.push('"');
         }
         None => out.push_str(&format!(" --label \"{bit}\"")),

@@ -93,7 +93,7 @@ fn save_events(out: &mut String, opt: &str, table: &[(&str, u32)], mask: u32) {
 
 /// XTTYPE_STRING into a fixed char array: cut to `len - 1` bytes.
 fn put_string(p: &mut Payload, off: usize, len: usize, s: &str) {
-    let b = s.as_bytes();
+    let b = crate::text::to_bytes(s);
     p.bytes(off, &b[..b.len().min(len - 1)]);
 }
 
@@ -189,13 +189,13 @@ impl Codec for Ct {
         let helper = r.cstr(field::HELPER, field::HELPER_LEN)?;
         if !helper.is_empty() {
             out.push_str(" --helper ");
-            out.push_str(&String::from_utf8_lossy(helper));
+            out.push_str(&crate::text::from_bytes(helper));
         }
         if rev > 0 {
             let timeout = r.cstr(field::TIMEOUT, field::TIMEOUT_LEN)?;
             if !timeout.is_empty() {
                 out.push_str(" --timeout ");
-                out.push_str(&String::from_utf8_lossy(timeout));
+                out.push_str(&crate::text::from_bytes(timeout));
             }
         }
         let ct_events = r.u32(field::CT_EVENTS)?;

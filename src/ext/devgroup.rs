@@ -153,7 +153,7 @@ impl Lmap {
             .map_or(buf.len(), |k| j + k);
         Some((
             id as u32,
-            String::from_utf8_lossy(&buf[j..name_end]).into_owned(),
+            crate::text::from_bytes(&buf[j..name_end]).into_owned(),
         ))
     }
 

@@ -74,14 +74,14 @@ impl Codec for IdleTimer {
                 }
                 "label" => {
                     // iptables cuts a longer label to 27 bytes; refused here.
-                    if o.arg().len() >= field::LABEL_LEN {
+                    if o.arg_bytes().len() >= field::LABEL_LEN {
                         return Err(format!(
                             "IDLETIMER: label `{}' is longer than {} characters",
                             o.arg(),
                             field::LABEL_LEN - 1
                         ));
                     }
-                    p.bytes(field::LABEL, o.arg().as_bytes());
+                    p.bytes(field::LABEL, &o.arg_bytes());
                 }
                 "alarm" => {
                     p.u8(field::V1_TIMER_TYPE, XT_IDLETIMER_ALARM as u8);
@@ -107,7 +107,7 @@ impl Codec for IdleTimer {
         out.push_str(&format!(" --timeout {}", r.u32(field::TIMEOUT)?));
         // Printed as it is, unquoted, as iptables does.
         out.push_str(" --label ");
-        out.push_str(&String::from_utf8_lossy(
+        out.push_str(&crate::text::from_bytes(
             r.cstr(field::LABEL, field::LABEL_LEN)?,
         ));
         if rev >= 1 && u32::from(r.u8(field::V1_TIMER_TYPE)?) == XT_IDLETIMER_ALARM {

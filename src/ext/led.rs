@@ -61,12 +61,14 @@ impl Codec for Led {
             no_invert(o, "LED")?;
             match o.name {
                 "led-trigger-id" => {
-                    if o.arg().len() > MAX_ID {
+                    if o.arg_bytes().len() > MAX_ID {
                         return Err(format!(
                             "Argument must have a maximum length of {MAX_ID} characters"
                         ));
                     }
-                    p.bytes(field::ID, format!("{PREFIX}{}", o.arg()).as_bytes());
+                    let mut id = PREFIX.as_bytes().to_vec();
+                    id.extend_from_slice(&o.arg_bytes());
+                    p.bytes(field::ID, &id);
                 }
                 "led-delay" => {
                     let a = o.arg();
@@ -103,7 +105,7 @@ impl Codec for Led {
             quoted.push(c);
         }
         out.push_str(" --led-trigger-id \"");
-        out.push_str(&String::from_utf8_lossy(&quoted));
+        out.push_str(&crate::text::from_bytes(&quoted));
         out.push('"');
         // `delay > 0` on an unsigned field, printed with %d: "inf" (all
         // ones) comes out as -1, as in iptables.

@@ -65,12 +65,7 @@ pub(crate) fn parse_log_level(s: &str) -> ExtResult<u8> {
 /// Checks a prefix string as XTTYPE_STRING with `.min = 1` and the LOG/NFLOG
 /// parsers do, and returns the bytes that fit in a field of `size` bytes
 /// (what strncpy keeps: at most `size - 1`, then the NUL).
-pub(crate) fn prefix_bytes<'a>(
-    ext: &str,
-    opt: &str,
-    s: &'a str,
-    size: usize,
-) -> ExtResult<&'a [u8]> {
+pub(crate) fn prefix_bytes(ext: &str, opt: &str, s: &str, size: usize) -> ExtResult<Vec<u8>> {
     if s.is_empty() {
         return Err(format!(
             "{ext}: --{opt}: Argument must have a minimum length of 1 characters"
@@ -79,9 +74,9 @@ pub(crate) fn prefix_bytes<'a>(
     if s.contains('\n') {
         return Err("Newlines not allowed in --log-prefix".into());
     }
-    let b = s.as_bytes();
+    let b = crate::text::to_bytes(s);
     let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
-    Ok(&b[..b.len().min(size - 1)])
+    Ok(b[..b.len().min(size - 1)].to_vec())
 }
 
 struct Log;
@@ -123,7 +118,7 @@ impl Codec for Log {
                 }
                 "log-prefix" => {
                     let b = prefix_bytes("LOG", o.name, o.arg(), field::PREFIX_LEN)?;
-                    p.bytes(field::PREFIX, b);
+                    p.bytes(field::PREFIX, &b);
                 }
                 name => {
                     let (_, bit) = FLAGS

@@ -160,6 +160,12 @@ impl OptValue {
     pub fn arg(&self) -> &str {
         self.args.first().map(String::as_str).unwrap_or("")
     }
+
+    /// The first argument as the bytes it stands for (text fields: names,
+    /// prefixes, comments, patterns; see [`crate::text`]).
+    pub fn arg_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        crate::text::to_bytes(self.arg())
+    }
 }
 
 /// What a codec may need to know about the rule it is in.
@@ -490,7 +496,7 @@ pub fn save_string(out: &mut String, s: &[u8]) {
     let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-';
     out.push(' ');
     if !s.is_empty() && s.iter().all(plain) {
-        out.push_str(&String::from_utf8_lossy(s));
+        out.push_str(&crate::text::from_bytes(s));
         return;
     }
     out.push('"');
@@ -501,7 +507,7 @@ pub fn save_string(out: &mut String, s: &[u8]) {
         }
         buf.push(b);
     }
-    out.push_str(&String::from_utf8_lossy(&buf));
+    out.push_str(&crate::text::from_bytes(&buf));
     out.push('"');
 }
 
@@ -517,7 +523,7 @@ pub fn save_quoted(out: &mut String, s: &[u8]) {
         buf.push(b);
     }
     buf.push(b'"');
-    out.push_str(&String::from_utf8_lossy(&buf));
+    out.push_str(&crate::text::from_bytes(&buf));
 }
 
 /// An unknown option reached a codec (a parser bug or a stale table).

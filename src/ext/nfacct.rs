@@ -55,7 +55,7 @@ impl Codec for Nfacct {
             }
             once(&mut seen, o, "nfacct")?;
             no_invert(o, "nfacct")?;
-            let name = o.arg().as_bytes();
+            let name = o.arg_bytes();
             if name.is_empty() {
                 return Err("Argument must have a minimum length of 1 characters".into());
             }

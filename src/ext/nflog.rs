@@ -98,7 +98,7 @@ impl Codec for Nflog {
                 }
                 "nflog-prefix" => {
                     let b = prefix_bytes("NFLOG", o.name, o.arg(), field::PREFIX_LEN)?;
-                    p.bytes(field::PREFIX, b);
+                    p.bytes(field::PREFIX, &b);
                 }
                 "nflog-range" | "nflog-size" => {
                     p.u32(field::LEN, parse_u32("NFLOG", o.name, o.arg())?);

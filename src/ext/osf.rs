@@ -91,7 +91,7 @@ impl Codec for Osf {
             out.push_str(" !");
         }
         out.push_str(" --genre ");
-        out.push_str(&String::from_utf8_lossy(
+        out.push_str(&crate::text::from_bytes(
             r.cstr(field::GENRE, field::GENRE_LEN)?,
         ));
         if flags & XT_OSF_TTL != 0 {

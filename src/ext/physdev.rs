@@ -53,7 +53,8 @@ static SPECS: [OptSpec; 5] = XtOpt::specs(&TABLE);
 /// such a name matches no real port (or, empty, any port) and its save text
 /// does not load again, so they are refused here.
 pub(crate) fn parse_bridge_port(ext: &str, opt: &str, s: &str) -> ExtResult<([u8; 16], [u8; 16])> {
-    let b = s.as_bytes();
+    let b = crate::text::to_bytes(s);
+    let b = &b[..];
     if b.len() >= IFNAMSIZ_ {
         return Err(format!(
             "{ext}: interface name `{s}' given to --{opt} must be shorter than IFNAMSIZ ({})",
@@ -139,7 +140,7 @@ impl Codec for Physdev {
         let bitmask = r.u8(field::BITMASK)?;
         let invert = r.u8(field::INVERT)?;
         let name = |off| -> ExtResult<String> {
-            Ok(String::from_utf8_lossy(r.cstr(off, IFNAMSIZ_)?).into_owned())
+            Ok(crate::text::from_bytes(r.cstr(off, IFNAMSIZ_)?).into_owned())
         };
         // libxt_physdev's order: is-in, in, is-out, out, is-bridged.
         let items: [(u32, &str, Option<usize>); 5] = [

@@ -353,7 +353,7 @@ impl Codec for Rateest {
                         field::NAME2
                     };
                     // strncpy of at most IFNAMSIZ - 1 bytes.
-                    let name = o.arg().as_bytes();
+                    let name = o.arg_bytes();
                     p.bytes(off, &name[..name.len().min(NAME_LEN - 1)]);
                 }
                 "rateest-bps1" | "rateest-bps2" => {
@@ -406,8 +406,8 @@ impl Codec for Rateest {
         let r = Reader::new(data, size_of::<xt_rateest_match_info>())?;
         let flags = r.u16(field::FLAGS)?;
         let mode = r.u16(field::MODE)?;
-        let name1 = String::from_utf8_lossy(r.cstr(field::NAME1, NAME_LEN)?).into_owned();
-        let name2 = String::from_utf8_lossy(r.cstr(field::NAME2, NAME_LEN)?).into_owned();
+        let name1 = crate::text::from_bytes(r.cstr(field::NAME1, NAME_LEN)?).into_owned();
+        let name2 = crate::text::from_bytes(r.cstr(field::NAME2, NAME_LEN)?).into_owned();
         let bps = [r.u32(field::BPS1)?, r.u32(field::BPS2)?];
         let pps = [r.u32(field::PPS1)?, r.u32(field::PPS2)?];
         let rates = |out: &mut String| -> ExtResult<()> {

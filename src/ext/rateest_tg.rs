@@ -212,14 +212,14 @@ impl Codec for RateEstTarget {
             match o.name {
                 "rateest-name" => {
                     // iptables cuts a longer name to 15 bytes; refused here.
-                    if o.arg().len() >= field::NAME_LEN {
+                    if o.arg_bytes().len() >= field::NAME_LEN {
                         return Err(format!(
                             "RATEEST: name `{}' is longer than {} characters",
                             o.arg(),
                             field::NAME_LEN - 1
                         ));
                     }
-                    p.bytes(field::NAME, o.arg().as_bytes());
+                    p.bytes(field::NAME, &o.arg_bytes());
                 }
                 "rateest-interval" => interval = parse_time(o.arg(), "interval")?,
                 "rateest-ewmalog" => ewma = parse_time(o.arg(), "ewmalog")?,
@@ -253,7 +253,7 @@ impl Codec for RateEstTarget {
         let interval = (1_000_000i32.wrapping_shl(shift as u32) / 4) as u32;
         let ewma_time = interval.wrapping_mul(1u32 << ewma);
         out.push_str(" --rateest-name ");
-        out.push_str(&String::from_utf8_lossy(name));
+        out.push_str(&crate::text::from_bytes(name));
         out.push_str(" --rateest-interval");
         print_time(out, interval);
         out.push_str(" --rateest-ewmalog");

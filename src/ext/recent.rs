@@ -186,13 +186,14 @@ pub(crate) fn parse_int_opt(ext: &str, o: &OptValue, min: u64, max: u64) -> ExtR
 /// `size - 1` bytes are copied and a NUL written after them; bytes further
 /// on keep what they held (an init value may show through).
 pub(crate) fn put_string(p: &mut Payload, off: usize, size: usize, s: &str) {
-    let z = s.len().min(size - 1);
-    p.bytes(off, &s.as_bytes()[..z]).u8(off + z, 0);
+    let b = crate::text::to_bytes(s);
+    let z = b.len().min(size - 1);
+    p.bytes(off, &b[..z]).u8(off + z, 0);
 }
 
 /// A NUL-terminated name from a fixed field, as `printf("%s")` shows it.
 pub(crate) fn cstr_lossy(r: &Reader, off: usize, len: usize) -> ExtResult<String> {
-    Ok(String::from_utf8_lossy(r.cstr(off, len)?).into_owned())
+    Ok(crate::text::from_bytes(r.cstr(off, len)?).into_owned())
 }
 
 // ---------------------------------------------------------------------------

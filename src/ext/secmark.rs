@@ -71,14 +71,14 @@ impl Codec for SecMark {
             match o.name {
                 "selctx" => {
                     // iptables cuts a longer context to 255 bytes; refused here.
-                    if o.arg().len() >= field::SECCTX_LEN {
+                    if o.arg_bytes().len() >= field::SECCTX_LEN {
                         return Err(format!(
                             "SECMARK: security context is longer than {} characters",
                             field::SECCTX_LEN - 1
                         ));
                     }
                     p.u8(field::MODE, SECMARK_MODE_SEL as u8)
-                        .bytes(secctx_at(rev), o.arg().as_bytes());
+                        .bytes(secctx_at(rev), &o.arg_bytes());
                 }
                 _ => return Err(super::unknown_option("SECMARK", o)),
             }
@@ -98,7 +98,7 @@ impl Codec for SecMark {
         }
         // Printed as it is, unquoted, as iptables does.
         out.push_str(" --selctx ");
-        out.push_str(&String::from_utf8_lossy(
+        out.push_str(&crate::text::from_bytes(
             r.cstr(secctx_at(rev), field::SECCTX_LEN)?,
         ));
         Ok(())

@@ -133,7 +133,7 @@ fn ipset_errno(e: &crate::sys::SyscallError) -> String {
 
 fn name_field(name: &str) -> [u8; req::NAME_LEN] {
     let mut f = [0u8; req::NAME_LEN];
-    let b = name.as_bytes();
+    let b = crate::text::to_bytes(name);
     let n = b.len().min(req::NAME_LEN - 1);
     f[..n].copy_from_slice(&b[..n]);
     f
@@ -245,7 +245,7 @@ pub(crate) fn set_name(index: u16) -> ExtResult<String> {
     if name.is_empty() {
         return Err(format!("Set with index {index} in kernel doesn't exist."));
     }
-    Ok(String::from_utf8_lossy(name).into_owned())
+    Ok(crate::text::from_bytes(name).into_owned())
 }
 
 // ---------------------------------------------------------------------------

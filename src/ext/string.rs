@@ -39,7 +39,8 @@ const ALGO_MAX: usize = XT_STRING_MAX_ALGO_NAME_SIZE as usize;
 /// including its leniencies (a character right after a closing `|` is
 /// always taken literally).
 fn parse_hex_string(s: &str) -> ExtResult<Vec<u8>> {
-    let b = s.as_bytes();
+    let b = crate::text::to_bytes(s);
+    let b = &b[..];
     let slen = b.len();
     // The C code may look one or two bytes ahead; past the end it sees NUL.
     let at = |k: usize| b.get(k).copied().unwrap_or(0);
@@ -163,13 +164,13 @@ impl Codec for StringMatch {
                 }
                 "algo" => {
                     // XTTYPE_STRING into char[16]: cut to 15 bytes, NUL-terminated.
-                    let a = o.arg().as_bytes();
+                    let a = o.arg_bytes();
                     let a = &a[..a.len().min(ALGO_MAX - 1)];
                     p.bytes(field::ALGO, &[0; ALGO_MAX]).bytes(field::ALGO, a);
                 }
                 "string" | "hex-string" => {
                     let pattern = if o.name == "string" {
-                        let s = o.arg().as_bytes();
+                        let s = o.arg_bytes();
                         if s.len() > PATTERN_MAX {
                             return Err(format!("STRING too long \"{}\"", o.arg()));
                         }
@@ -252,7 +253,7 @@ impl Codec for StringMatch {
         }
         let algo = r.cstr(field::ALGO, ALGO_MAX)?;
         out.push_str(" --algo ");
-        out.push_str(&String::from_utf8_lossy(algo));
+        out.push_str(&crate::text::from_bytes(algo));
         let from = r.u16(field::FROM_OFFSET)?;
         if from != 0 {
             out.push_str(&format!(" --from {from}"));

@@ -84,14 +84,14 @@ impl Codec for Tee {
                 "oif" => {
                     // iptables cuts a longer name to 15 bytes; no interface
                     // can have such a name, so it is refused here.
-                    if o.arg().len() >= field::OIF_LEN {
+                    if o.arg_bytes().len() >= field::OIF_LEN {
                         return Err(format!(
                             "TEE: interface name `{}' must be shorter than {} characters",
                             o.arg(),
                             field::OIF_LEN
                         ));
                     }
-                    p.bytes(field::OIF, o.arg().as_bytes());
+                    p.bytes(field::OIF, &o.arg_bytes());
                 }
                 _ => return Err(super::unknown_option("TEE", o)),
             }
@@ -121,7 +121,7 @@ impl Codec for Tee {
         let oif = r.cstr(field::OIF, field::OIF_LEN)?;
         if !oif.is_empty() {
             out.push_str(" --oif ");
-            out.push_str(&String::from_utf8_lossy(oif));
+            out.push_str(&crate::text::from_bytes(oif));
         }
         Ok(())
     }

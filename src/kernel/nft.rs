@@ -78,7 +78,7 @@ fn parse_messages(buf: &[u8], out: &mut Vec<NftTable>) -> std::result::Result<bo
                     }
                     if aty == NFTA_TABLE_NAME {
                         let v = &buf[a + 4..a + alen];
-                        let name = String::from_utf8_lossy(
+                        let name = crate::text::from_bytes(
                             &v[..v.iter().position(|&b| b == 0).unwrap_or(v.len())],
                         )
                         .into_owned();

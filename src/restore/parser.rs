@@ -14,15 +14,26 @@ use crate::rules::{
 struct LineCtx<'a> {
     file: &'a str,
     line: usize,
+    /// The line's text (to count columns in bytes of the input).
+    text: &'a str,
 }
 
 impl LineCtx<'_> {
+    /// `column` counted in bytes of the input, where every byte that is not
+    /// UTF-8 is one column (it is one character of the escape range here).
+    fn byte_column(&self, column: usize) -> usize {
+        if column == 0 {
+            0
+        } else {
+            crate::text::byte_column(self.text, column - 1)
+        }
+    }
     fn err(&self, column: usize, message: impl Into<String>) -> Error {
         Error::Parse {
             at: Location {
                 file: self.file.to_string(),
                 line: self.line,
-                column,
+                column: self.byte_column(column),
             },
             message: message.into(),
         }
@@ -32,7 +43,7 @@ impl LineCtx<'_> {
             at: Location {
                 file: self.file.to_string(),
                 line: self.line,
-                column,
+                column: self.byte_column(column),
             },
             message: message.into(),
             exit_code: 1,
@@ -95,6 +106,7 @@ fn parse_lines(
         let lc = LineCtx {
             file: &opts.file_name,
             line: line_no,
+            text: raw,
         };
         let has_newline = raw.ends_with('\n');
         let line = raw.strip_suffix('\n').unwrap_or(raw);
@@ -194,6 +206,7 @@ fn parse_lines(
         let lc = LineCtx {
             file: &opts.file_name,
             line: line_no + 1,
+            text: "",
         };
         return Err(lc.fail(
             0,
@@ -229,7 +242,7 @@ fn parse_chain_line(lc: &LineCtx, rest: &str, opts: &RestoreOptions) -> Result<O
             "chain name invalid: expected `:NAME POLICY [packets:bytes]'",
         )
     })?;
-    if name.len() >= 29 {
+    if crate::text::byte_len(name) >= 29 {
         return Err(lc.err(2, format!("Invalid chain name `{name}' (28 chars max)")));
     }
     let policy = fields.next().ok_or_else(|| {
@@ -525,6 +538,7 @@ pub fn parse_rule(
     let lc = LineCtx {
         file: "<rule>",
         line: 1,
+        text: line,
     };
     parse_rule_line(&lc, line, table, &opts, revs)
 }
@@ -1075,7 +1089,7 @@ fn builtin_option(
             if name.is_empty() {
                 return Err(lc.err(col, "Invalid target name (too short)"));
             }
-            if name.len() >= 29 {
+            if crate::text::byte_len(&name) >= 29 {
                 return Err(lc.err(col, format!("Invalid target name `{name}' (28 chars max)")));
             }
             if name.contains(char::is_whitespace) {
@@ -1157,7 +1171,7 @@ fn builtin_option(
 }
 
 fn valid_new_chain_name(lc: &LineCtx, col: usize, name: &str, family: Family) -> Result<()> {
-    if name.len() >= 29 {
+    if crate::text::byte_len(name) >= 29 {
         return Err(lc.err(
             col,
             format!("chain name `{name}' too long (must be under 29 chars)"),
@@ -1207,7 +1221,7 @@ fn finish(
     let chain = st.chain.clone();
     let chain_ref = || chain.clone().unwrap_or_default();
     if let Some(c) = &chain {
-        if c.len() >= 29 {
+        if crate::text::byte_len(c) >= 29 {
             return Err(lc.err(
                 cmd_col,
                 format!("chain name `{c}' too long (must be under 29 chars)"),

@@ -109,7 +109,8 @@ impl Interface {
 
     /// Parses an `-i`/`-o` argument the way xtables_parse_interface does.
     pub fn parse(s: &str) -> Result<Interface, String> {
-        let bytes = s.as_bytes();
+        let bytes = crate::text::to_bytes(s);
+        let bytes = &bytes[..];
         if bytes.len() >= 16 {
             return Err(format!(
                 "interface name `{s}' must be shorter than 16 characters"
@@ -163,7 +164,7 @@ impl Interface {
         }
         // The name bytes came from UTF-8 text (or from the kernel): keep
         // them as UTF-8, never re-read each byte as a character of its own.
-        String::from_utf8_lossy(&s).into_owned()
+        crate::text::from_bytes(&s).into_owned()
     }
 }
 
@@ -445,7 +446,7 @@ impl Table {
                 .unwrap_or(usize::MAX)
         });
         let mut user: Vec<&Chain> = self.chains.iter().filter(|c| !c.is_builtin()).collect();
-        user.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        user.sort_by(|a, b| crate::text::to_bytes(&a.name).cmp(&crate::text::to_bytes(&b.name)));
         builtin.extend(user);
         builtin
     }

@@ -61,8 +61,8 @@ impl Netns {
         let out = child.wait_with_output().expect("wait");
         (
             out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+            iptables_atomic::text::from_bytes(&out.stdout).into_owned(),
+            iptables_atomic::text::from_bytes(&out.stderr).into_owned(),
         )
     }
 
@@ -171,7 +171,7 @@ pub fn compare(family: Family, setup: &dyn Fn(&Netns), steps: &[Step]) -> Result
         if s.counters {
             argv.push("-c");
         }
-        let (rc, _, err) = reference.run(&argv, s.text.as_bytes());
+        let (rc, _, err) = reference.run(&argv, &iptables_atomic::text::to_bytes(s.text));
         if rc != 0 {
             return Err(format!(
                 "step {i}: iptables-legacy-restore refused it: {err}"
@@ -250,4 +250,12 @@ pub fn repo_rules(dir: &str) -> Vec<PathBuf> {
 pub fn corpus() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
     p.is_dir().then_some(p)
+}
+
+/// A rule file as text: bytes that are not UTF-8 (a Latin-1 comment) are
+/// carried as iptables_atomic::text escapes, as the CLI reads files.
+#[allow(dead_code)]
+pub fn read_rules(path: &std::path::Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    iptables_atomic::text::from_bytes(&bytes).into_owned()
 }
