@@ -221,16 +221,19 @@ impl Applier {
                     .as_ref()
                     .expect("planned with this socket");
                 let new = p.new.clone();
-                apply::Job {
+                Ok(apply::Job {
                     sock,
                     name: p.name().to_string(),
-                    previous: p.existed.then(|| p.live.clone()),
+                    previous: p
+                        .existed
+                        .then(|| crate::blob::encode_table(p.family, &p.live))
+                        .transpose()?,
                     table: p.new.clone(),
                     rebuild: Box::new(move |live| Ok(apply::keep_counters(&live, new.clone()))),
                     encoded: None,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         let installed: Vec<Installed> = apply::install_all(jobs)?;
         if let Some(within) = self.confirm {
             let deadline = SystemTime::now() + within;

@@ -161,7 +161,7 @@ impl Restorer {
             Ok(s) => s,
             Err(_) => &AssumeLatest,
         };
-        let (script, parse_error) = restore::parse_partial(text, &self.options, revs);
+        let (mut script, parse_error) = restore::parse_partial(text, &self.options, revs);
         if let Some(e) = parse_error {
             // iptables-restore works line by line: a command before the bad
             // line that cannot be carried out is what it would report.
@@ -212,15 +212,36 @@ impl Restorer {
         let noflush = self.options.noflush;
         let mut built = Vec::new();
         for name in apply::table_order(&script) {
-            let live = apply::live_table(&sock, &existing, &name)?;
-            let base = if noflush {
-                live.clone()
+            // The live table as installed (to put back if a later table is
+            // refused) and what the new one starts from: all of it with -n,
+            // else only the policies (decoding every live rule to throw it
+            // away would cost as much as parsing the file).
+            let (previous, base) = if existing.contains(&name) {
+                let (info, raw) = sock.read_encoded(&name)?;
+                let decode = if noflush {
+                    blob::decode_table
+                } else {
+                    |family, name: &str, hooks, _entry, underflow, blob: &[u8]| {
+                        blob::decode_policies(family, name, hooks, underflow, blob)
+                    }
+                };
+                let base = decode(
+                    family,
+                    &name,
+                    info.valid_hooks,
+                    info.hook_entry,
+                    info.underflow,
+                    &raw.entries,
+                )?;
+                (Some(raw), base)
             } else {
-                apply::flushed_copy(&live)
+                (None, apply::live_table(&sock, &existing, &name)?)
             };
-            let table = apply::build_table(&script, noflush, base)?;
+            // The rules move from the script into the table (no copy); a
+            // rebuild after EAGAIN parses the text again.
+            let table = apply::build_table_owned(&mut script, noflush, base)?;
             let enc = blob::encode_table(family, &table)?;
-            built.push((name, live, table, enc));
+            built.push((name, previous, table, enc));
         }
         let mut report = Report {
             test_only: self.test,
@@ -249,14 +270,18 @@ impl Restorer {
         }
         // All or nothing: when a table is refused, the tables this run already
         // replaced get their previous contents back, counters included.
+        let sock_ref = &sock;
         let jobs = built
             .into_iter()
-            .map(|(name, live, table, enc)| apply::Job {
+            .map(|(name, previous, table, enc)| apply::Job {
                 sock: &sock,
-                previous: existing.contains(&name).then_some(live),
+                previous,
                 name,
                 table,
-                rebuild: Box::new(|live| apply::build_table(&script, noflush, live)),
+                rebuild: Box::new(move |live| {
+                    let script = restore::parse(text, &self.options, sock_ref)?;
+                    apply::build_table(&script, noflush, live)
+                }),
                 encoded: Some(enc),
             })
             .collect();
@@ -351,11 +376,15 @@ pub fn commit(ruleset: &Ruleset, netns: Option<&str>, wait: Option<Duration>) ->
     let mut jobs = Vec::new();
     for t in &ruleset.tables {
         let live = apply::live_table(&sock, &existing, &t.name)?;
+        let previous = existing
+            .contains(&t.name)
+            .then(|| blob::encode_table(ruleset.family, &live))
+            .transpose()?;
         jobs.push(apply::Job {
             sock: &sock,
             name: t.name.clone(),
             table: apply::keep_counters(&live, t.clone()),
-            previous: existing.contains(&t.name).then_some(live),
+            previous,
             rebuild: Box::new(move |live| Ok(apply::keep_counters(&live, t.clone()))),
             encoded: None,
         });

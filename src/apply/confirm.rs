@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::fcntl::{Flock, FlockArg};
 
 use super::Installed;
-use crate::blob::{encode_table, EncodedTable};
+use crate::blob::EncodedTable;
 use crate::error::{Error, Result};
 use crate::kernel::XtSocket;
 use crate::rules::{Counters, Family};
@@ -110,8 +110,7 @@ impl StateLock {
         buf.extend_from_slice(b"IPTA-PENDING-1\n");
         buf.extend_from_slice(&(installed.len() as u32).to_le_bytes());
         for i in installed {
-            let enc = encode_table(i.family, &i.previous)?;
-            write_table(&mut buf, i.family, &enc, &i.old_counters);
+            write_table(&mut buf, i.family, &i.previous, &i.old_counters);
         }
         let tmp = self.dir.join("pending.tmp");
         let mut f = File::create(&tmp).map_err(|e| io("cannot create", &tmp, e))?;

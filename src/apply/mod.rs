@@ -52,28 +52,38 @@ fn chain_index(table: &Table) -> ChainIndex {
         .collect()
 }
 
+/// The rule of `spec` with its target resolved. The rule is moved out of
+/// `spec` (the block it is in is used up by [`apply_block`]).
 fn resolve(
     table: &Table,
     index: &ChainIndex,
-    spec: &RuleSpec,
+    spec: &mut RuleSpec,
     file: &str,
     line: usize,
 ) -> Result<Rule> {
-    let mut rule = spec.rule.clone();
-    rule.target = match &spec.target {
+    let family = if spec.rule.ip.src.is_ipv4() {
+        crate::rules::Family::V4
+    } else {
+        crate::rules::Family::V6
+    };
+    let mut rule = std::mem::replace(
+        &mut spec.rule,
+        Rule::new(family, Target::Fallthrough),
+    );
+    rule.target = match &mut spec.target {
         TargetSpec::None => Target::Fallthrough,
         TargetSpec::Verdict(v) => Target::Verdict(*v),
         TargetSpec::Named { name, ext, goto } => {
             let chain = index.get(name.as_str()).map(|&i| &table.chains[i]);
-            match (chain, ext, goto) {
+            match (chain, ext.is_some(), *goto) {
                 (Some(c), _, _) if c.is_builtin() => {
                     return Err(fail(file, line, format!("cannot jump to built-in chain `{name}'"), 1));
                 }
-                (Some(_), _, true) => Target::Goto(name.clone()),
-                (Some(_), _, false) => Target::Jump(name.clone()),
+                (Some(_), _, true) => Target::Goto(std::mem::take(name)),
+                (Some(_), _, false) => Target::Jump(std::mem::take(name)),
                 (None, _, true) => return Err(fail(file, line, format!("goto '{name}' is not a chain"), 2)),
-                (None, Some(e), false) => Target::Extension(e.clone()),
-                (None, None, false) => {
+                (None, true, false) => Target::Extension(ext.take().expect("matched Some")),
+                (None, false, false) => {
                     return Err(fail(
                         file,
                         line,
@@ -93,12 +103,12 @@ fn resolve(
 fn resolve_all(
     table: &Table,
     index: &ChainIndex,
-    specs: &[RuleSpec],
+    specs: &mut [RuleSpec],
     file: &str,
     line: usize,
 ) -> Result<Vec<Rule>> {
     specs
-        .iter()
+        .iter_mut()
         .map(|r| resolve(table, index, r, file, line))
         .collect()
 }
@@ -151,11 +161,22 @@ fn set_policy(
 
 /// Applies one block's commands to `table` (already flushed unless `-n`).
 pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) -> Result<()> {
+    apply_block_owned(table, &mut block.clone(), noflush, file)
+}
+
+/// As [`apply_block`], moving the rules out of `block` instead of copying
+/// them (the block's rules are placeholders afterwards).
+pub fn apply_block_owned(
+    table: &mut Table,
+    block: &mut Block,
+    noflush: bool,
+    file: &str,
+) -> Result<()> {
     let mut index = chain_index(table);
     let index = &mut index;
-    for cmd in &block.commands {
+    for cmd in &mut block.commands {
         let line = cmd.line;
-        match &cmd.op {
+        match &mut cmd.op {
             Op::DeclareChain {
                 name,
                 policy,
@@ -206,7 +227,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                 }
                 // Each address pair is inserted at the same position, as iptables does.
                 for r in resolved {
-                    c.rules.insert(num - 1, r);
+                    c.rules.insert(*num - 1, r);
                 }
             }
             Op::Delete { chain, rules } => {
@@ -243,7 +264,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                         1,
                     ));
                 }
-                c.rules.remove(num - 1);
+                c.rules.remove(*num - 1);
             }
             Op::Replace { chain, num, rule } => {
                 let r = resolve(table, index, rule, file, line)?;
@@ -259,7 +280,7 @@ pub fn apply_block(table: &mut Table, block: &Block, noflush: bool, file: &str) 
                         1,
                     ));
                 }
-                c.rules[num - 1] = r;
+                c.rules[*num - 1] = r;
             }
             Op::Check { chain, rules } => {
                 let resolved = resolve_all(table, index, rules, file, line)?;
@@ -464,6 +485,27 @@ pub fn flushed_copy(live: &Table) -> Table {
     }
 }
 
+/// As [`build_table`], moving the rules out of `script` instead of copying
+/// them: the script's blocks for this table are used up (emptied).
+pub fn build_table_owned(script: &mut Script, noflush: bool, live: Table) -> Result<Table> {
+    let mut table = live;
+    let name = table.name.clone();
+    let file = std::mem::take(&mut script.file_name);
+    let mut result = Ok(());
+    for block in script.blocks.iter_mut().filter(|b| b.table == name) {
+        if !noflush {
+            flush_table(&mut table);
+        }
+        result = apply_block_owned(&mut table, block, noflush, &file);
+        block.commands.clear();
+        if result.is_err() {
+            break;
+        }
+    }
+    script.file_name = file;
+    result.map(|_| table)
+}
+
 /// Builds one table from its live state and the script's blocks for it.
 pub fn build_table(script: &Script, noflush: bool, live: Table) -> Result<Table> {
     let mut table = live;
@@ -525,8 +567,9 @@ pub struct Installed {
     pub committed: Committed,
     /// The family of the table.
     pub family: crate::rules::Family,
-    /// The table that was replaced.
-    pub previous: Table,
+    /// The table that was replaced, as it was installed (entries as the
+    /// kernel returned them).
+    pub previous: EncodedTable,
     /// Its counters at the moment of the replace, entry by entry.
     pub old_counters: Vec<Counters>,
 }
@@ -571,6 +614,9 @@ pub fn install_table(
     first: Table,
     previous: Option<Table>,
 ) -> Result<Installed> {
+    let previous = previous
+        .map(|t| encode_table(sock.family(), &t))
+        .transpose()?;
     install_encoded(sock, name, rebuild, first, None, previous)
 }
 
@@ -582,7 +628,7 @@ fn install_encoded(
     mut rebuild: impl FnMut(Table) -> Result<Table>,
     first: Table,
     mut encoded: Option<EncodedTable>,
-    previous: Option<Table>,
+    previous: Option<EncodedTable>,
 ) -> Result<Installed> {
     let mut table = first;
     let mut previous = previous;
@@ -601,8 +647,11 @@ fn install_encoded(
                 }
                 let previous = match previous {
                     Some(p) => p,
-                    None => Table::new(name)
-                        .ok_or_else(|| Error::Other(format!("unknown table `{name}'")))?,
+                    None => encode_table(
+                        sock.family(),
+                        &Table::new(name)
+                            .ok_or_else(|| Error::Other(format!("unknown table `{name}'")))?,
+                    )?,
                 };
                 return Ok(Installed {
                     family: sock.family(),
@@ -618,8 +667,16 @@ fn install_encoded(
             }
             Err(e) if e.errno() == Some(libc::EAGAIN) && retries < MAX_RETRIES => {
                 retries += 1;
-                let (_, live) = sock.read_table(name)?;
-                previous = Some(live.clone());
+                let (info, raw) = sock.read_encoded(name)?;
+                let live = crate::blob::decode_table(
+                    sock.family(),
+                    name,
+                    info.valid_hooks,
+                    info.hook_entry,
+                    info.underflow,
+                    &raw.entries,
+                )?;
+                previous = Some(raw);
                 table = rebuild(live)?;
             }
             Err(e) => {
@@ -640,8 +697,9 @@ pub struct Job<'a> {
     pub sock: &'a XtSocket,
     /// Table name.
     pub name: String,
-    /// The live table the new one was built from.
-    pub previous: Option<Table>,
+    /// The live table the new one was built from, as installed (`None`
+    /// when the table does not exist yet).
+    pub previous: Option<EncodedTable>,
     /// The new table.
     pub table: Table,
     /// Builds the new table again from a re-read live table.
@@ -691,9 +749,9 @@ pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
 /// the counters they had at the moment of the replace.
 pub fn rollback(sock: &XtSocket, inst: &Installed) -> Result<()> {
     let name = &inst.committed.table;
-    let enc = encode_table(sock.family(), &inst.previous)?;
+    let enc = &inst.previous;
     let info = sock.get_info(name)?;
-    sock.replace(&enc, info.num_entries)?;
+    sock.replace(enc, info.num_entries)?;
     if inst.old_counters.len() == enc.num_entries as usize
         && inst.old_counters.iter().any(|c| *c != Counters::default())
     {

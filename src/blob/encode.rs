@@ -32,6 +32,30 @@ pub struct EncodedTable {
     pub counters: Vec<(Counters, Option<(u32, Counters)>)>,
 }
 
+impl EncodedTable {
+    /// A table as GET_INFO and GET_ENTRIES return it, ready to be installed
+    /// again unchanged (what a rollback puts back). The kernel ignores the
+    /// counters inside the entries; there are none to add afterwards.
+    pub fn from_kernel(
+        name: &str,
+        valid_hooks: u32,
+        hook_entry: [u32; 5],
+        underflow: [u32; 5],
+        num_entries: u32,
+        entries: Vec<u8>,
+    ) -> EncodedTable {
+        EncodedTable {
+            name: name.to_string(),
+            valid_hooks,
+            hook_entry,
+            underflow,
+            num_entries,
+            entries,
+            counters: Vec::new(),
+        }
+    }
+}
+
 enum Piece<'a> {
     Rule(&'a crate::rules::Rule),
     Policy(Verdict, Counters, Option<(u32, Counters)>),

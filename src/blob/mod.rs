@@ -6,5 +6,5 @@ mod decode;
 mod encode;
 pub mod layout;
 
-pub use decode::decode_table;
+pub use decode::{decode_policies, decode_table};
 pub use encode::{encode_table, replace_request, EncodedTable};

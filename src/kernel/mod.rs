@@ -192,6 +192,21 @@ impl XtSocket {
         })
     }
 
+    /// Reads a live table as it is installed, without decoding it: enough
+    /// to put it back exactly (see [`EncodedTable::from_kernel`]).
+    pub fn read_encoded(&self, table: &str) -> Result<(TableInfo, EncodedTable)> {
+        let (info, blob) = self.read_raw(table)?;
+        let enc = EncodedTable::from_kernel(
+            table,
+            info.valid_hooks,
+            info.hook_entry,
+            info.underflow,
+            info.num_entries,
+            blob,
+        );
+        Ok((info, enc))
+    }
+
     /// Reads a live table into the model.
     pub fn read_table(&self, table: &str) -> Result<(TableInfo, Table)> {
         let (info, blob) = self.read_raw(table)?;
