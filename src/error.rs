@@ -57,6 +57,24 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// The kernel had no memory for a new table (ENOMEM from SET_REPLACE).
+    /// The rules are not at fault: the table was not installed, no table
+    /// was changed (tables this run had already replaced were put back), and
+    /// the same input may succeed with more memory.
+    #[error(
+        "{}table `{table}' ({entries} entries, {bytes} bytes): the kernel ran out of memory for the new table (ENOMEM); every table was left as it was. Free memory or raise the memory limit of this process (its memory cgroup), or make the table smaller, then try again",
+        at.as_ref().map(|a| format!("{a}: ")).unwrap_or_default()
+    )]
+    OutOfMemory {
+        /// The table.
+        table: String,
+        /// Its `*table` line in the input, when it came from text.
+        at: Option<Location>,
+        /// Entries of the new table.
+        entries: u32,
+        /// Bytes of the new table's entries.
+        bytes: usize,
+    },
     /// The lockout guard refused the change.
     #[error("{0}")]
     Lockout(String),
@@ -73,6 +91,7 @@ impl Error {
     pub fn line(&self) -> Option<usize> {
         match self {
             Error::Parse { at, .. } | Error::Apply { at, .. } => Some(at.line),
+            Error::OutOfMemory { at, .. } => at.as_ref().map(|a| a.line),
             _ => None,
         }
     }

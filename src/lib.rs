@@ -253,7 +253,8 @@ impl Restorer {
             .extend(kernel::nft::mixed_backend_warning(family, &names));
         if self.precheck || self.test {
             let tables: Vec<_> = built.iter().map(|(_, _, t, e)| (t, Some(e))).collect();
-            let check = apply::kernel_check_encoded(family, &tables, &script.file_name)?;
+            let check = apply::kernel_check_encoded(family, &tables, &script.file_name)
+                .map_err(|e| at_table_line(e, &script))?;
             report.unchecked = check.unchecked;
         }
         if self.test {
@@ -285,11 +286,38 @@ impl Restorer {
                 encoded: Some(enc),
             })
             .collect();
-        report.tables = apply::install_all(jobs)?
+        report.tables = apply::install_all(jobs)
+            .map_err(|e| at_table_line(e, &script))?
             .into_iter()
             .map(|i| i.committed)
             .collect();
         Ok(report)
+    }
+}
+
+/// Gives a table-wide fault the line of its table's first `*table` header.
+fn at_table_line(e: Error, script: &restore::Script) -> Error {
+    match e {
+        Error::OutOfMemory {
+            table,
+            at: None,
+            entries,
+            bytes,
+        } => Error::OutOfMemory {
+            at: script
+                .blocks
+                .iter()
+                .find(|b| b.table == table)
+                .map(|b| Location {
+                    file: script.file_name.clone(),
+                    line: b.line,
+                    column: 0,
+                }),
+            table,
+            entries,
+            bytes,
+        },
+        e => e,
     }
 }
 

@@ -10,9 +10,11 @@ use std::mem::offset_of;
 
 use crate::blob::{encode_table, EncodedTable};
 use crate::error::{Error, Location, Result};
+use crate::ext::{Kind, RevisionSource};
 use crate::kernel::{NetnsGuard, XtSocket};
 use crate::rules::{Family, Rule, Table, Target};
 use crate::sys::bindings::xt_ct_target_info_v1;
+use crate::sys::SyscallError;
 
 /// What the kernel could not be asked about.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,13 +43,64 @@ fn needs_outside_object(rule: &Rule) -> bool {
         || matches!(&rule.target, Target::Extension(e) if ext_needs(&e.name, &e.data, true))
 }
 
-fn errno_hint(errno: Option<i32>) -> &'static str {
-    match errno {
-        Some(libc::ENOENT) => "an extension of this rule is unknown to the kernel (module not available?)",
-        Some(libc::ELOOP) => "this rule closes a loop of jumps between chains",
-        Some(libc::EINVAL) => "the kernel refused it: not valid in this table or chain, or a combination of options it does not accept",
-        Some(libc::ERANGE) => "a value is out of the range the kernel accepts",
-        _ => "the kernel refused it",
+/// Why the kernel refused `rule`, from the errno of the SET_REPLACE that
+/// first refused it. For a missing extension the probe socket says which
+/// of the rule's extensions the kernel lacks.
+fn refusal_reason(sock: &XtSocket, rule: &Rule, refused: &SyscallError) -> String {
+    let family = sock.family();
+    let exts = rule
+        .matches
+        .iter()
+        .map(|m| (Kind::Match, m))
+        .chain(match &rule.target {
+            Target::Extension(e) => Some((Kind::Target, e)),
+            _ => None,
+        });
+    // The kernel looks extensions up by name, then revision: ENOENT means no
+    // such name, EPROTOTYPE no such revision of it (the revision probe says
+    // EPROTONOSUPPORT for that; taken here too).
+    let missing = || {
+        exts.clone()
+            .find(|(kind, e)| !sock.supported(family, *kind, &e.name, e.revision))
+    };
+    match refused.errno() {
+        Some(libc::ENOENT) => match missing() {
+            Some((kind, e)) => format!(
+                "the kernel refused this rule (ENOENT): {}",
+                crate::ext::missing_module_hint(family, kind, &e.name)
+            ),
+            None => "the kernel refused this rule (ENOENT): something it names is unknown to the kernel (a conntrack helper? a module not loaded?)".into(),
+        },
+        Some(libc::EPROTOTYPE | libc::EPROTONOSUPPORT) => match missing() {
+            Some((kind, e)) => format!(
+                "the kernel refused this rule (no such revision): the kernel's `{}' {} has no revision {} (a kernel older than the rule?)",
+                e.name,
+                if kind == Kind::Match { "match" } else { "target" },
+                e.revision
+            ),
+            None => "the kernel refused this rule (no such revision): the kernel lacks the revision of one of its extensions".into(),
+        },
+        Some(libc::ELOOP) => "chain loop: this rule's jump or goto leads back into a chain already on the way to it, which the kernel refuses (ELOOP)".into(),
+        Some(libc::EINVAL) => "the kernel refused this rule (EINVAL): it is not valid in this table or chain, or the kernel does not accept this combination of options (`dmesg' shows the kernel's reason)".into(),
+        Some(libc::ERANGE) => "the kernel refused this rule (ERANGE): a value is out of the range the kernel accepts".into(),
+        _ => format!("the kernel refused this rule: {}", refused.source),
+    }
+}
+
+/// The error for a table the kernel had no memory for: a fault of the
+/// moment, not of a rule, so nothing is bisected.
+fn out_of_memory(family: Family, t: &Table, enc: Option<&EncodedTable>) -> Error {
+    let (entries, bytes) = match enc {
+        Some(enc) => (enc.num_entries, enc.entries.len()),
+        None => encode_table(family, t)
+            .map(|enc| (enc.num_entries, enc.entries.len()))
+            .unwrap_or_default(),
+    };
+    Error::OutOfMemory {
+        table: t.name.clone(),
+        at: None,
+        entries,
+        bytes,
     }
 }
 
@@ -142,6 +195,9 @@ fn check_in_scratch(
             _ => install(&sock, &t),
         };
         let Err(e) = first else { continue };
+        if e.errno() == Some(libc::ENOMEM) {
+            return Err(out_of_memory(family, &t, enc.filter(|_| !outside)));
+        }
         // Find the first rule whose prefix the kernel refuses.
         let order = rule_order(&t);
         let (mut lo, mut hi) = (0usize, order.len());
@@ -162,12 +218,14 @@ fn check_in_scratch(
         let (chain, idx) = &order[hi - 1];
         let rule = &t.chain(chain).expect("chain of the order").rules[*idx];
         let refused = install(&sock, &prefix(&t, &order, hi)).err().unwrap_or(e);
+        if refused.errno() == Some(libc::ENOMEM) {
+            return Err(out_of_memory(family, &t, enc.filter(|_| !outside)));
+        }
         let message = format!(
-            "{} (table `{}', chain `{chain}', rule {}): {}",
-            errno_hint(refused.errno()),
+            "{} (table `{}', chain `{chain}', rule {})",
+            refusal_reason(&sock, rule, &refused),
             t.name,
             idx + 1,
-            refused.source
         );
         return Err(match rule.line {
             Some(line) => Error::Apply {

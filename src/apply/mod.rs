@@ -679,6 +679,14 @@ fn install_encoded(
                 previous = Some(raw);
                 table = rebuild(live)?;
             }
+            Err(e) if e.errno() == Some(libc::ENOMEM) => {
+                return Err(Error::OutOfMemory {
+                    table: name.to_string(),
+                    at: None,
+                    entries: enc.num_entries,
+                    bytes: enc.entries.len(),
+                })
+            }
             Err(e) => {
                 return Err(Error::Kernel {
                     table: name.to_string(),
@@ -729,9 +737,14 @@ pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
                     rollback(sock, i)?;
                     restored.push(i.committed.table.clone());
                 }
-                if restored.is_empty() {
+                // Out of memory says already that every table is as it was.
+                if restored.is_empty() || matches!(e, Error::OutOfMemory { .. }) {
                     return Err(e);
                 }
+                let e = match e {
+                    Error::Kernel { table, message } if table == job.name => message,
+                    other => other.to_string(),
+                };
                 return Err(Error::Kernel {
                     table: job.name,
                     message: format!(

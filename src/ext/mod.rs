@@ -562,6 +562,24 @@ impl RevisionSource for AssumeLatest {
     }
 }
 
+/// What to tell a user whose kernel lacks the `kind` extension `name`
+/// (kernel name): that its module seems missing, and the module name the
+/// kernel itself asks for (`ipt_NAME`, `ip6t_NAME`; every x_tables module
+/// answers to it).
+pub fn missing_module_hint(family: Family, kind: Kind, name: &str) -> String {
+    let prefix = match family {
+        Family::V4 => "ipt",
+        Family::V6 => "ip6t",
+    };
+    let what = match kind {
+        Kind::Match => "match",
+        Kind::Target => "target",
+    };
+    format!(
+        "the kernel has no `{name}' {what} extension: its module is missing or not loaded (try `modprobe {prefix}_{name}')"
+    )
+}
+
 /// The revision iptables 1.8.9 would use: the highest it knows that the
 /// kernel supports. `None` when the kernel supports none of them.
 pub fn pick_revision(codec: &dyn Codec, family: Family, src: &dyn RevisionSource) -> Option<u8> {

@@ -1303,12 +1303,15 @@ fn finish(
     };
     let mut matches = Vec::new();
     for m in &st.matches {
+        // The input is fine; the kernel lacks the extension (iptables-restore
+        // exits 1 here too, when the kernel refuses the table).
         let rev = ext::pick_revision(m.codec, family, revs).ok_or_else(|| {
-            lc.err(
+            lc.fail(
                 cmd_col,
                 format!(
-                    "Couldn't load match `{}': the kernel supports none of its revisions",
-                    m.codec.name()
+                    "Couldn't load match `{}': {}",
+                    m.codec.name(),
+                    ext::missing_module_hint(family, Kind::Match, m.codec.kernel_name())
                 ),
             )
         })?;
@@ -1327,7 +1330,17 @@ fn finish(
                 let ext = match &st.target {
                     Some(t) => {
                         let rev = ext::pick_revision(t.codec, family, revs).ok_or_else(|| {
-                            lc.err(cmd_col, format!("Couldn't load target `{name}': the kernel supports none of its revisions"))
+                            lc.fail(
+                                cmd_col,
+                                format!(
+                                    "Couldn't load target `{name}': {}",
+                                    ext::missing_module_hint(
+                                        family,
+                                        Kind::Target,
+                                        t.codec.kernel_name()
+                                    )
+                                ),
+                            )
                         })?;
                         let data = t
                             .codec
