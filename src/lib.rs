@@ -74,7 +74,31 @@ pub struct Restorer {
     netns: Option<String>,
     wait: Option<Duration>,
     test: bool,
-    precheck: bool,
+    precheck: Precheck,
+}
+
+/// When [`Restorer`] has the kernel check tables in a scratch network
+/// namespace before touching the live ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Precheck {
+    /// Check only the tables that do not exist yet (x_tables cannot delete a
+    /// table, so a refused new table must never be created), and install
+    /// them after the existing ones. An existing table is checked by its own
+    /// SET_REPLACE, which is atomic: when the kernel refuses one, the tables
+    /// this run already replaced are put back, and the refused rule is then
+    /// found in a scratch namespace and named by its line. Same outcome as
+    /// [`Precheck::Always`] at half the kernel work; the difference is that
+    /// on a refusal, tables replaced earlier in the run held their new
+    /// contents for the moment it takes to put them back.
+    #[default]
+    Auto,
+    /// Install every table into a scratch namespace first: a refused table
+    /// never reaches the live kernel at all.
+    Always,
+    /// No scratch namespace; a refused table still rolls back the tables
+    /// replaced before it, but the error names no line.
+    Never,
 }
 
 impl Restorer {
@@ -85,7 +109,7 @@ impl Restorer {
             netns: None,
             wait: None,
             test: false,
-            precheck: true,
+            precheck: Precheck::Auto,
         }
     }
 
@@ -113,12 +137,22 @@ impl Restorer {
         self
     }
 
-    /// Install every table into a private scratch network namespace first,
-    /// so the kernel's own checks run before anything live changes (default:
-    /// on). A controller that has already checked its rules may turn it off
-    /// to save the extra namespace.
+    /// `true`: install every table into a private scratch network namespace
+    /// first, so the kernel's own checks run before anything live changes
+    /// ([`Precheck::Always`]); `false`: never ([`Precheck::Never`]). The
+    /// default is [`Precheck::Auto`].
     pub fn precheck(mut self, on: bool) -> Self {
-        self.precheck = on;
+        self.precheck = if on {
+            Precheck::Always
+        } else {
+            Precheck::Never
+        };
+        self
+    }
+
+    /// When to check tables in a scratch namespace (see [`Precheck`]).
+    pub fn precheck_mode(mut self, mode: Precheck) -> Self {
+        self.precheck = mode;
         self
     }
 
@@ -210,7 +244,12 @@ impl Restorer {
         };
         let existing = kernel::table_names(family)?;
         let noflush = self.options.noflush;
-        let mut built = Vec::new();
+        let mut built: Vec<(
+            String,
+            Option<blob::EncodedTable>,
+            Table,
+            blob::EncodedTable,
+        )> = Vec::new();
         for name in apply::table_order(&script) {
             // The live table as installed (to put back if a later table is
             // refused) and what the new one starts from: all of it with -n,
@@ -251,8 +290,14 @@ impl Restorer {
         report
             .warnings
             .extend(kernel::nft::mixed_backend_warning(family, &names));
-        if self.precheck || self.test {
-            let tables: Vec<_> = built.iter().map(|(_, _, t, e)| (t, Some(e))).collect();
+        let auto = self.precheck == Precheck::Auto && !self.test;
+        if self.precheck == Precheck::Always || self.test || auto {
+            // Auto: only the tables that do not exist yet.
+            let tables: Vec<_> = built
+                .iter()
+                .filter(|(_, previous, _, _)| !auto || previous.is_none())
+                .map(|(_, _, t, e)| (t, Some(e)))
+                .collect();
             let check = apply::kernel_check_encoded(family, &tables, &script.file_name)
                 .map_err(|e| at_table_line(e, &script))?;
             report.unchecked = check.unchecked;
@@ -270,7 +315,12 @@ impl Restorer {
             return Ok(report);
         }
         // All or nothing: when a table is refused, the tables this run already
-        // replaced get their previous contents back, counters included.
+        // replaced get their previous contents back, counters included. New
+        // tables go last: they were checked, and a table once created cannot
+        // be deleted.
+        if auto {
+            built.sort_by_key(|(_, previous, _, _)| previous.is_none());
+        }
         let sock_ref = &sock;
         let jobs = built
             .into_iter()
@@ -286,12 +336,30 @@ impl Restorer {
                 encoded: Some(enc),
             })
             .collect();
-        report.tables = apply::install_all(jobs)
-            .map_err(|e| at_table_line(e, &script))?
-            .into_iter()
-            .map(|i| i.committed)
-            .collect();
+        report.tables = match apply::install_all(jobs) {
+            Ok(installed) => installed.into_iter().map(|i| i.committed).collect(),
+            Err(Error::Kernel { table, message }) if auto => {
+                // The live kernel refused a table (every table is as it
+                // was): find the rule in a scratch namespace, by its line.
+                return Err(self
+                    .locate_refusal(text, &sock, &table)
+                    .unwrap_or(Error::Kernel { table, message }));
+            }
+            Err(e) => return Err(at_table_line(e, &script)),
+        };
         Ok(report)
+    }
+
+    /// After the live kernel refused `table`: builds it again from the table
+    /// now live (the one it was built on, put back) and lets the scratch
+    /// check bisect it. `None` when the scratch namespace accepts it (the
+    /// refusal was about the live namespace) or cannot be asked.
+    fn locate_refusal(&self, text: &str, sock: &XtSocket, table: &str) -> Option<Error> {
+        let script = restore::parse(text, &self.options, sock).ok()?;
+        let existing = kernel::table_names(self.options.family).ok()?;
+        let live = apply::live_table(sock, &existing, table).ok()?;
+        let built = apply::build_table(&script, self.options.noflush, live).ok()?;
+        apply::kernel_check(self.options.family, &[built], &script.file_name).err()
     }
 }
 

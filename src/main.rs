@@ -72,9 +72,13 @@ EXIT STATUS:
   2  the input is malformed (the message names file:line:column)
   4  the xtables lock could not be taken
 
-Nothing is installed unless the whole input parses, every table builds and
-the kernel accepts every table in a scratch namespace; if a table is refused
-anyway, the tables already replaced in that run are put back as they were.";
+Nothing is installed unless the whole input parses and every table builds.
+Each table is then swapped in atomically; if the kernel refuses one, the
+tables already replaced in that run are put back as they were and the
+refused rule is named by its line (found in a scratch namespace). Tables that
+do not exist yet are checked in a scratch namespace first and installed last,
+so a refusal never leaves a new table behind (x_tables cannot delete one).
+With --check-first every table is checked that way before any is touched.";
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
@@ -97,6 +101,12 @@ enum Cmd {
         /// private scratch network namespace; install nothing.
         #[arg(short = 't', long)]
         test: bool,
+        /// Have the kernel check every table in a private scratch network
+        /// namespace before touching any live one (by default only tables that
+        /// do not exist yet are; a refused existing table is put back with the
+        /// others). Costs a second kernel load of each table.
+        #[arg(long = "check-first", conflicts_with = "test")]
+        check_first: bool,
         /// Print what was installed.
         #[arg(short = 'v', long)]
         verbose: bool,
@@ -358,6 +368,7 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
             counters,
             noflush,
             test,
+            check_first,
             verbose,
             wait,
             wait_interval,
@@ -399,6 +410,11 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
                 .counters(counters)
                 .noflush(noflush)
                 .test(test)
+                .precheck_mode(if check_first {
+                    iptables_atomic::Precheck::Always
+                } else {
+                    iptables_atomic::Precheck::Auto
+                })
                 .wait(wait)
                 .only_table(table)
                 .file_name(name);

@@ -66,10 +66,7 @@ fn resolve(
     } else {
         crate::rules::Family::V6
     };
-    let mut rule = std::mem::replace(
-        &mut spec.rule,
-        Rule::new(family, Target::Fallthrough),
-    );
+    let mut rule = std::mem::replace(&mut spec.rule, Rule::new(family, Target::Fallthrough));
     rule.target = match &mut spec.target {
         TargetSpec::None => Target::Fallthrough,
         TargetSpec::Verdict(v) => Target::Verdict(*v),
