@@ -279,6 +279,7 @@ pub enum GuardOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blob::encode_table;
 
     #[test]
     fn state_round_trips() {
