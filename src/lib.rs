@@ -244,59 +244,81 @@ impl Restorer {
         };
         let existing = kernel::table_names(family)?;
         let noflush = self.options.noflush;
-        let mut built: Vec<(
-            String,
-            Option<blob::EncodedTable>,
-            Table,
-            blob::EncodedTable,
-        )> = Vec::new();
-        for name in apply::table_order(&script) {
-            // The live table as installed (to put back if a later table is
-            // refused) and what the new one starts from: all of it with -n,
-            // else only the policies (decoding every live rule to throw it
-            // away would cost as much as parsing the file).
-            let (previous, base) = if existing.contains(&name) {
+        let auto = self.precheck == Precheck::Auto && !self.test;
+        // Install order: in Auto mode existing tables first, new ones last
+        // (checked in a scratch namespace; a created table cannot be deleted).
+        let mut order = apply::table_order(&script);
+        if auto {
+            order.sort_by_key(|n| !existing.contains(n));
+        }
+        let last = order.last().cloned();
+        let mut built: Vec<Built> = Vec::new();
+        for name in order {
+            let exists = existing.contains(&name);
+            // Only tables replaced before another one may have to be put
+            // back: the last one, when refused, is left as it was by the
+            // kernel itself. A test run puts back nothing.
+            let keep_previous = exists && !self.test && Some(&name) != last.as_ref();
+            // What the new table starts from: all of the live one with -n;
+            // else only its policies, and not even those when the input
+            // declares every built-in chain (as iptables-save output does).
+            let needs_live = exists && (noflush || !declares_builtins(&script, &name));
+            let (previous, base) = if keep_previous || needs_live {
                 let (info, raw) = sock.read_encoded(&name)?;
-                let decode = if noflush {
-                    blob::decode_table
+                let base = if !needs_live {
+                    apply::live_table(&sock, &[], &name)?
+                } else if noflush {
+                    blob::decode_table(
+                        family,
+                        &name,
+                        info.valid_hooks,
+                        info.hook_entry,
+                        info.underflow,
+                        &raw.entries,
+                    )?
                 } else {
-                    |family, name: &str, hooks, _entry, underflow, blob: &[u8]| {
-                        blob::decode_policies(family, name, hooks, underflow, blob)
-                    }
+                    blob::decode_policies(
+                        family,
+                        &name,
+                        info.valid_hooks,
+                        info.underflow,
+                        &raw.entries,
+                    )?
                 };
-                let base = decode(
-                    family,
-                    &name,
-                    info.valid_hooks,
-                    info.hook_entry,
-                    info.underflow,
-                    &raw.entries,
-                )?;
-                (Some(raw), base)
+                (keep_previous.then_some(raw), base)
             } else {
-                (None, apply::live_table(&sock, &existing, &name)?)
+                // A table that does not exist yet, or whose live contents
+                // matter to nothing: it starts empty.
+                (None, apply::live_table(&sock, &[], &name)?)
             };
             // The rules move from the script into the table (no copy); a
             // rebuild after EAGAIN parses the text again.
             let table = apply::build_table_owned(&mut script, noflush, base)?;
             let enc = blob::encode_table(family, &table)?;
-            built.push((name, previous, table, enc));
+            // The model is kept only for a scratch check (which names the
+            // refused rule by bisecting it); the blob is what gets installed.
+            let checked = self.precheck == Precheck::Always || self.test || (auto && !exists);
+            built.push(Built {
+                name,
+                previous,
+                table: checked.then_some(table),
+                enc,
+            });
         }
         let mut report = Report {
             test_only: self.test,
             ..Report::default()
         };
-        let names: Vec<String> = built.iter().map(|(n, _, _, _)| n.clone()).collect();
+        let names: Vec<String> = built.iter().map(|b| b.name.clone()).collect();
         report
             .warnings
             .extend(kernel::nft::mixed_backend_warning(family, &names));
-        let auto = self.precheck == Precheck::Auto && !self.test;
         if self.precheck == Precheck::Always || self.test || auto {
-            // Auto: only the tables that do not exist yet.
+            // Auto: only the tables that do not exist yet (the others have
+            // no model kept).
             let tables: Vec<_> = built
                 .iter()
-                .filter(|(_, previous, _, _)| !auto || previous.is_none())
-                .map(|(_, _, t, e)| (t, Some(e)))
+                .filter_map(|b| b.table.as_ref().map(|t| (t, Some(&b.enc))))
                 .collect();
             let check = apply::kernel_check_encoded(family, &tables, &script.file_name)
                 .map_err(|e| at_table_line(e, &script))?;
@@ -305,35 +327,34 @@ impl Restorer {
         if self.test {
             report.tables = built
                 .into_iter()
-                .map(|(name, _, _, enc)| Committed {
-                    table: name,
-                    entries: enc.num_entries,
-                    bytes: enc.entries.len(),
+                .map(|b| Committed {
+                    table: b.name,
+                    entries: b.enc.num_entries,
+                    bytes: b.enc.entries.len(),
                     retries: 0,
                 })
                 .collect();
             return Ok(report);
         }
         // All or nothing: when a table is refused, the tables this run already
-        // replaced get their previous contents back, counters included. New
-        // tables go last: they were checked, and a table once created cannot
-        // be deleted.
-        if auto {
-            built.sort_by_key(|(_, previous, _, _)| previous.is_none());
-        }
+        // replaced get their previous contents back, counters included.
         let sock_ref = &sock;
         let jobs = built
             .into_iter()
-            .map(|(name, previous, table, enc)| apply::Job {
+            .map(|b| apply::Job {
                 sock: &sock,
-                previous,
-                name,
-                table,
+                // `None` for the last table too: it is never put back.
+                previous: b.previous,
+                table: b.table.unwrap_or_else(|| Table {
+                    name: b.name.clone(),
+                    chains: Vec::new(),
+                }),
+                name: b.name,
                 rebuild: Box::new(move |live| {
                     let script = restore::parse(text, &self.options, sock_ref)?;
                     apply::build_table(&script, noflush, live)
                 }),
-                encoded: Some(enc),
+                encoded: Some(b.enc),
             })
             .collect();
         report.tables = match apply::install_all(jobs) {
@@ -361,6 +382,37 @@ impl Restorer {
         let built = apply::build_table(&script, self.options.noflush, live).ok()?;
         apply::kernel_check(self.options.family, &[built], &script.file_name).err()
     }
+}
+
+/// One table of a restore, built and encoded.
+struct Built {
+    name: String,
+    /// The live table as installed, when it may have to be put back.
+    previous: Option<blob::EncodedTable>,
+    /// The model, kept only when a scratch check may bisect it.
+    table: Option<Table>,
+    enc: blob::EncodedTable,
+}
+
+/// Whether the input declares the policy of every built-in chain of
+/// `table` (`:INPUT ACCEPT [0:0]` or `-P`): then, without `-n`, nothing of
+/// the live table carries over.
+fn declares_builtins(script: &restore::Script, table: &str) -> bool {
+    let Some(t) = Table::new(table) else {
+        return false;
+    };
+    t.chains.iter().all(|c| {
+        script
+            .blocks
+            .iter()
+            .filter(|b| b.table == table)
+            .flat_map(|b| &b.commands)
+            .any(|cmd| match &cmd.op {
+                restore::Op::DeclareChain { name, policy, .. } => *name == c.name && policy != "-",
+                restore::Op::Policy { chain, .. } => *chain == c.name,
+                _ => false,
+            })
+    })
 }
 
 /// Gives a table-wide fault the line of its table's first `*table` header.

@@ -494,7 +494,8 @@ pub fn build_table_owned(script: &mut Script, noflush: bool, live: Table) -> Res
             flush_table(&mut table);
         }
         result = apply_block_owned(&mut table, block, noflush, &file);
-        block.commands.clear();
+        // Free the commands' storage too: the rules now live in the table.
+        block.commands = Vec::new();
         if result.is_err() {
             break;
         }

@@ -72,7 +72,6 @@ pub struct RuleSpec {
 /// One command of a table block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-#[allow(clippy::large_enum_variant)]
 pub enum Op {
     /// `:NAME POLICY [p:b]`: create (or, with `-n`, flush) a user chain, or set
     /// a built-in chain's policy.
@@ -120,8 +119,8 @@ pub enum Op {
         chain: String,
         /// 1-based position.
         num: usize,
-        /// The rule.
-        rule: RuleSpec,
+        /// The rule (boxed: keeps every command small).
+        rule: Box<RuleSpec>,
     },
     /// `-C CHAIN rule`: fails when the rule is absent.
     Check {

@@ -1406,7 +1406,7 @@ fn finish(
         'R' => Op::Replace {
             chain: c,
             num: st.rulenum.unwrap_or(1),
-            rule: rules.remove(0),
+            rule: Box::new(rules.remove(0)),
         },
         _ => unreachable!("has_rule covers A, C, I, D, R"),
     })
