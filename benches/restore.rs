@@ -8,8 +8,9 @@
 //!   revision probes, asked once);
 //! * `floor`: SET_REPLACE of prebuilt blobs, one per table (GET_INFO for the
 //!   entry count, then the replace) — the kernel's own cost, the floor;
-//! * `library`, `library-precheck`: `Restorer::restore_str` with
-//!   `.precheck(false)` and with the default kernel check;
+//! * `library`, `library-check-first`: `Restorer::restore_str` in the
+//!   default mode (`Precheck::Auto`) and with every table checked in a
+//!   scratch namespace first (`Precheck::Always`);
 //! * `cli`: `iptables-atomic restore --netns NS FILE` as a process;
 //! * `legacy`, `nft`: `iptables-legacy-restore FILE`,
 //!   `iptables-nft-restore FILE` as processes, spawned from a thread that
@@ -39,7 +40,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode};
 use iptables_atomic::ext::RevisionSource;
 use iptables_atomic::kernel::{NetnsGuard, XtSocket};
 use iptables_atomic::restore::{parse, RestoreOptions};
-use iptables_atomic::{apply, blob, rule, Family, Restorer, Session, Table};
+use iptables_atomic::{apply, blob, rule, Family, Precheck, Restorer, Session, Table};
 
 /// A network namespace made with `ip netns add`, deleted on drop.
 struct Ns(String);
@@ -186,13 +187,16 @@ fn restore_suite(c: &mut Criterion) {
             let blobs = build(&text, &sock);
             g.bench_function(id("floor"), |b| b.iter(|| replace_all(&sock, &blobs)));
         }
-        for (case, precheck) in [("library", false), ("library-precheck", true)] {
+        for (case, mode) in [
+            ("library", Precheck::Auto),
+            ("library-check-first", Precheck::Always),
+        ] {
             if wanted(case) {
                 let ns = Ns::new(&format!("{case}-{n}"));
                 ns.load(&text);
                 let r = Restorer::new(Family::V4)
                     .netns(ns.0.clone())
-                    .precheck(precheck);
+                    .precheck_mode(mode);
                 g.bench_function(id(case), |b| {
                     b.iter(|| r.restore_str(&text).expect("restore"))
                 });

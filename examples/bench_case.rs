@@ -4,22 +4,22 @@
 //!
 //! ```text
 //! bench_case gen SIZE [nat]          print the ruleset of SIZE rules (nat: one nat table)
-//! bench_case library FILE NETNS      Restorer::restore_str, precheck off
-//! bench_case library-precheck FILE NETNS
+//! bench_case library FILE NETNS      Restorer::restore_str, default mode
+//! bench_case library-check-first FILE NETNS   every table checked first
 //! bench_case libiptc FILE NETNS      (with --features libiptc-bench)
 //! ```
 
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use iptables_atomic::{Family, Restorer};
+use iptables_atomic::{Family, Precheck, Restorer};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| -> &str {
         args.get(i).map(String::as_str).unwrap_or_else(|| {
             eprintln!(
-                "usage: bench_case gen SIZE [nat] | library|library-precheck|libiptc FILE NETNS"
+                "usage: bench_case gen SIZE [nat] | library|library-check-first|libiptc FILE NETNS"
             );
             std::process::exit(2)
         })
@@ -34,11 +34,15 @@ fn main() {
             };
             print!("{text}");
         }
-        mode @ ("library" | "library-precheck") => {
+        mode @ ("library" | "library-check-first") => {
             let text = std::fs::read_to_string(arg(1)).expect("readable FILE");
             Restorer::new(Family::V4)
                 .netns(arg(2))
-                .precheck(mode == "library-precheck")
+                .precheck_mode(if mode == "library-check-first" {
+                    Precheck::Always
+                } else {
+                    Precheck::Auto
+                })
                 .restore_str(&text)
                 .expect("restore");
         }

@@ -30,6 +30,7 @@ pub mod apply;
 pub mod blob;
 mod error;
 pub mod ext;
+mod fasthash;
 pub mod fuzzing;
 pub mod kernel;
 pub mod netdb;

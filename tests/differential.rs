@@ -508,7 +508,7 @@ fn load_vocab(dir: &str, family: Family) -> Vocab {
                 let words: Vec<Word> = ws
                     .into_iter()
                     .map(|w| Word {
-                        text: w.text,
+                        text: w.text.into_owned(),
                         quoted: w.quoted,
                     })
                     .collect();

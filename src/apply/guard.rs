@@ -591,7 +591,7 @@ fn state_bit(s: CtState) -> u16 {
 /// Decides one match extension.
 fn ext_matches(ext: &Extension, ctx: &Context) -> Tri {
     let flow = ctx.flow;
-    let name = ext.name.as_str();
+    let name: &str = &ext.name;
     let data = ext.data.as_slice();
     let undecidable = || Tri::Maybe(format!("-m {name} cannot be decided"));
     match name {
@@ -1193,7 +1193,7 @@ fn effect(target: &Target) -> Effect<'_> {
         Target::Jump(c) => Effect::Jump(c),
         Target::Goto(c) => Effect::Goto(c),
         Target::Extension(e) => {
-            let name = e.name.as_str();
+            let name: &str = &e.name;
             if name == "REJECT" {
                 Effect::End(Outcome::Reject, "rejects".into())
             } else if CONTINUING.contains(&name) {
@@ -1626,7 +1626,7 @@ mod tests {
         let mut new = ssh();
         new.state = CtState::New;
         let m = &t.chain("INPUT").unwrap().rules[0].matches[0];
-        assert_eq!((m.name.as_str(), m.revision), ("conntrack", 3));
+        assert_eq!((&*m.name, m.revision), ("conntrack", 3));
         assert_eq!(outcomes(&t, &ssh()), [Accept]);
         assert_eq!(outcomes(&t, &new), [Drop]);
         // The same with the kernel's xt_state.

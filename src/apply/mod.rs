@@ -9,7 +9,7 @@ mod plan;
 pub use check::{kernel_check, kernel_check_encoded, CheckReport};
 pub use plan::TablePlan;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::blob::{encode_table, EncodedTable};
 use crate::error::{Error, Location, Result};
@@ -41,7 +41,7 @@ pub fn flush_table(table: &mut Table) {
 
 /// Chain name → position in `table.chains`, so that a table of many chains
 /// is not searched name by name for every rule.
-type ChainIndex = HashMap<String, usize>;
+type ChainIndex = crate::fasthash::FastMap<String, usize>;
 
 fn chain_index(table: &Table) -> ChainIndex {
     table

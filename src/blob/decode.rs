@@ -1,6 +1,5 @@
 //! Kernel blob → model, as libiptc parses what GET_ENTRIES returns.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::layout::{self, entry_layout, EntryLayout, EXT_HEADER};
@@ -111,7 +110,7 @@ fn read_entry<'a>(
         }
         let h = get(table, blob, m, size)?;
         matches.push(Extension {
-            name: cname(&h[layout::EXT_NAME..layout::EXT_NAME + layout::EXT_NAME_LEN]),
+            name: cname(&h[layout::EXT_NAME..layout::EXT_NAME + layout::EXT_NAME_LEN]).into(),
             revision: h[layout::EXT_REVISION],
             data: h[EXT_HEADER..].to_vec(),
         });
@@ -168,7 +167,7 @@ pub fn decode_table(
         raws.push(r);
     }
     // Pass 1: chain starts (user chains: the entry after the ERROR head).
-    let mut starts: HashMap<usize, String> = HashMap::new();
+    let mut starts: crate::fasthash::FastMap<usize, String> = Default::default();
     for (i, r) in raws.iter().enumerate() {
         if r.target_name == "ERROR" && i + 1 < raws.len() {
             starts.insert(raws[i + 1].off, cname(r.target_data));
@@ -262,7 +261,7 @@ pub fn decode_table(
                 }
             }
             None => Target::Extension(Extension {
-                name: r.target_name.clone(),
+                name: r.target_name.clone().into(),
                 revision: r.target_rev,
                 data: r.target_data.to_vec(),
             }),

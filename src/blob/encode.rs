@@ -3,7 +3,6 @@
 //! chains sorted by name (an ERROR head carrying the name, the rules, a
 //! RETURN tail), and a final ERROR entry named "ERROR".
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::layout::{self, entry_layout, EntryLayout, ERROR_TARGET, EXT_HEADER, STANDARD_TARGET};
@@ -223,7 +222,7 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
             ),
         });
     }
-    let mut chain_start: HashMap<&str, usize> = HashMap::new();
+    let mut chain_start: crate::fasthash::FastMap<&str, usize> = Default::default();
     for (i, (p, _)) in pieces.iter().enumerate() {
         if let Piece::Head(name) = p {
             chain_start.insert(name, offsets[i + 1]);

@@ -104,7 +104,7 @@ mod udp;
 pub mod payload;
 pub use payload::{Payload, Reader};
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap as HashMap;
 use std::sync::OnceLock;
 
 /// Match or target.
@@ -350,8 +350,8 @@ fn registry_index() -> &'static RegistryIndex {
     static INDEX: OnceLock<RegistryIndex> = OnceLock::new();
     INDEX.get_or_init(|| {
         let mut ix = RegistryIndex {
-            by_name: HashMap::new(),
-            by_kernel_name: HashMap::new(),
+            by_name: HashMap::default(),
+            by_kernel_name: HashMap::default(),
         };
         // Registry order is kept within each name: the first match wins, as
         // with a linear search.
@@ -382,7 +382,7 @@ pub const fn xt_align(n: usize) -> usize {
 pub fn make_extension(codec: &dyn Codec, revision: u8, mut data: Vec<u8>) -> Extension {
     data.resize(xt_align(data.len()), 0);
     Extension {
-        name: codec.kernel_name().to_string(),
+        name: std::borrow::Cow::Borrowed(codec.kernel_name()),
         revision,
         data,
     }

@@ -8,8 +8,8 @@ pub mod nft;
 pub use lock::XtablesLock;
 pub use netns::NetnsGuard;
 
+use crate::fasthash::FastMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
 use crate::blob::layout::{self, entry_layout};
@@ -123,7 +123,7 @@ impl XtSocket {
         Ok(XtSocket {
             fd: sys::raw_socket(domain)?,
             family,
-            revisions: RefCell::new(HashMap::new()),
+            revisions: RefCell::new(HashMap::default()),
         })
     }
 

@@ -13,9 +13,10 @@
 
 /// One word of a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Word {
-    /// The text, quotes removed.
-    pub text: String,
+pub struct Word<'a> {
+    /// The text, quotes removed: borrowed from the line unless quotes had to
+    /// be removed.
+    pub text: std::borrow::Cow<'a, str>,
     /// 1-based column where the word starts.
     pub column: usize,
     /// Part of it was in double quotes.
@@ -26,7 +27,7 @@ pub struct Word {
 pub const MAX_PARAM: usize = 1023;
 
 /// Splits `line` (without its newline). Errors carry a 1-based column.
-pub fn split_words(line: &str) -> Result<Vec<Word>, (usize, String)> {
+pub fn split_words<'a>(line: &'a str) -> Result<Vec<Word<'a>>, (usize, String)> {
     let mut words = Vec::with_capacity(24);
     let mut cur: Vec<u8> = Vec::with_capacity(64);
     let mut start = 0usize;
@@ -39,7 +40,7 @@ pub fn split_words(line: &str) -> Result<Vec<Word>, (usize, String)> {
     let push = |cur: &mut Vec<u8>,
                 start: usize,
                 quoted: bool,
-                words: &mut Vec<Word>|
+                words: &mut Vec<Word<'a>>|
      -> Result<(), (usize, String)> {
         if cur.len() > MAX_PARAM {
             return Err((
@@ -47,11 +48,18 @@ pub fn split_words(line: &str) -> Result<Vec<Word>, (usize, String)> {
                 format!("parameter longer than {MAX_PARAM} bytes"),
             ));
         }
-        // One allocation of the exact size per word; `cur` keeps its buffer
+        // A word without quotes is the very bytes of the line: borrowed.
+        // Otherwise one allocation of the exact size; `cur` keeps its buffer
         // for the next word.
-        let text = std::str::from_utf8(cur)
-            .map_err(|_| (start + 1, "the word is not valid UTF-8".to_string()))?
-            .to_owned();
+        let text = if quoted {
+            std::borrow::Cow::Owned(
+                std::str::from_utf8(cur)
+                    .map_err(|_| (start + 1, "the word is not valid UTF-8".to_string()))?
+                    .to_owned(),
+            )
+        } else {
+            std::borrow::Cow::Borrowed(&line[start..start + cur.len()])
+        };
         cur.clear();
         words.push(Word {
             text,
@@ -123,7 +131,7 @@ mod tests {
         split_words(line)
             .unwrap()
             .into_iter()
-            .map(|w| w.text)
+            .map(|w| w.text.into_owned())
             .collect()
     }
 

@@ -505,7 +505,7 @@ impl RuleState {
 }
 
 struct Cursor<'w> {
-    words: &'w [Word],
+    words: &'w [Word<'w>],
     i: usize,
 }
 
@@ -607,7 +607,7 @@ fn parse_rule_line(
     while cur.i < words.len() {
         let w = &words[cur.i];
         cur.i += 1;
-        let text = w.text.as_str();
+        let text: &str = &w.text;
         if text == "!" && !w.quoted {
             if invert.is_some() {
                 return Err(line_err(lc, w.column, "multiple consecutive ! not allowed"));
@@ -700,12 +700,12 @@ fn parse_rule_line(
                                         format!("--{} requires two args.", spec.name),
                                     ));
                                 }
-                                args.push(words[cur.i].text.clone());
+                                args.push(words[cur.i].text.to_string());
                                 cur.i += 1;
                             }
                             Arg::Optional => {
                                 if cur.has_positional() {
-                                    args.push(words[cur.i].text.clone());
+                                    args.push(words[cur.i].text.to_string());
                                     cur.i += 1;
                                 }
                             }
@@ -821,7 +821,7 @@ fn take_arg(
                 lc.err(w.column, format!("option \"{what}\" requires an argument"))
             })?;
             cur.i += 1;
-            Ok(Some(next.text.clone()))
+            Ok(Some(next.text.to_string()))
         }
         Has::Optional => {
             if attached.is_some() {
@@ -955,7 +955,7 @@ fn builtin_option(
     let positional = |cur: &mut Cursor| -> Option<String> {
         if cur.has_positional() {
             cur.i += 1;
-            Some(cur.words[cur.i - 1].text.clone())
+            Some(cur.words[cur.i - 1].text.to_string())
         } else {
             None
         }

@@ -245,8 +245,10 @@ impl IpMatch {
 /// payload bytes. The payload length is a multiple of 8 (XT_ALIGN), padding zeroed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Extension {
-    /// The kernel-side name (`conntrack` for `-m state`, `CT` for `-j NOTRACK`).
-    pub name: String,
+    /// The kernel-side name (`conntrack` for `-m state`, `CT` for `-j NOTRACK`):
+    /// borrowed from the extension's codec when parsed (no allocation per
+    /// rule), owned when read from the kernel.
+    pub name: std::borrow::Cow<'static, str>,
     /// The revision.
     pub revision: u8,
     /// The payload after the 32-byte `xt_entry_match`/`xt_entry_target` header.
