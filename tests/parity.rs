@@ -61,3 +61,76 @@ fn repo_rule_files_match_iptables_legacy() {
 fn repo_ipv6_rule_files_match_ip6tables_legacy() {
     run_dir("rules6", Family::V6);
 }
+
+/// Tables big enough for the encoder to split the work between two threads
+/// (8192 entries and more): every hook, user chains on both sides of the
+/// split, jumps and gotos across it, counters with -c. Kernel bytes and save
+/// text must still be iptables-legacy's.
+#[test]
+fn big_tables_match_iptables_legacy() {
+    let mut t = String::from("*nat\n:PREROUTING ACCEPT [1:2]\n:INPUT ACCEPT [3:4]\n:OUTPUT ACCEPT [5:6]\n:POSTROUTING ACCEPT [7:8]\n");
+    let chains = 1500;
+    for c in 0..chains {
+        t.push_str(&format!(":SVC-{c:05} - [0:0]\n:SEP-{c:05} - [0:0]\n"));
+    }
+    for c in 0..chains {
+        let hook = ["PREROUTING", "OUTPUT"][c % 2];
+        t.push_str(&format!(
+            "[{c}:{}] -A {hook} -d 10.96.{}.{}/32 -p tcp -m tcp --dport 80 -j SVC-{c:05}\n",
+            c * 60,
+            c / 256,
+            c % 256
+        ));
+        // A jump from the start of the blob to its end and back.
+        let other = chains - 1 - c;
+        t.push_str(&format!(
+            "-A SVC-{c:05} -m comment --comment \"svc {c}\" -m statistic --mode random --probability 0.5 -g SEP-{other:05}\n"
+        ));
+        t.push_str(&format!("-A SVC-{c:05} -j SEP-{c:05}\n"));
+        t.push_str(&format!(
+            "-A SEP-{c:05} -s 10.244.{}.{}/32 -j MARK --set-xmark 0x4000/0x4000\n",
+            c / 256,
+            c % 256
+        ));
+        t.push_str(&format!(
+            "-A SEP-{c:05} -p tcp -j DNAT --to-destination 10.244.{}.{}:8080\n",
+            c / 256,
+            c % 256
+        ));
+    }
+    t.push_str("-A INPUT -j ACCEPT\n-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE\n");
+    // The last built-in chain long enough that its rules and its policy
+    // fall on both sides of the split.
+    for i in 0..12000 {
+        t.push_str(&format!(
+            "-A POSTROUTING -s 10.{}.{}.0/24 -o eth{} -j SNAT --to-source 192.0.2.{}\n",
+            i / 256 % 256,
+            i % 256,
+            i % 4,
+            i % 250 + 1
+        ));
+    }
+    t.push_str("COMMIT\n");
+    t.push_str(
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:ALLOW - [0:0]\n",
+    );
+    for i in 0..9000 {
+        t.push_str(&format!(
+            "-A OUTPUT -s 10.{}.{}.0/24 -p udp -m udp --dport {} -j ACCEPT\n",
+            i / 256 % 256,
+            i % 256,
+            1024 + i
+        ));
+    }
+    t.push_str("-A ALLOW -p icmp -j ACCEPT\n-A INPUT -j ALLOW\n-A FORWARD -j ALLOW\n-A OUTPUT -j ALLOW\nCOMMIT\n");
+    common::compare(
+        Family::V4,
+        &|_| {},
+        &[Step {
+            text: &t,
+            noflush: false,
+            counters: true,
+        }],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}

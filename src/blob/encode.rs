@@ -57,7 +57,8 @@ impl EncodedTable {
 
 enum Piece<'a> {
     Rule(&'a crate::rules::Rule),
-    Policy(Verdict, Counters, Option<(u32, Counters)>),
+    /// A built-in chain's policy entry, with the chain's hook.
+    Policy(Verdict, Counters, Option<(u32, Counters)>, usize),
     Head(&'a str),
     Tail,
     End,
@@ -192,7 +193,7 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
                 for r in &c.rules {
                     pieces.push((Piece::Rule(r), None));
                 }
-                pieces.push((Piece::Policy(policy, c.counters, c.origin), None));
+                pieces.push((Piece::Policy(policy, c.counters, c.origin, hook), None));
                 pieces[first].1 = Some(hook);
             }
             None => {
@@ -229,80 +230,151 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
         }
     }
 
-    let mut enc = EncodedTable {
-        name: table.name.clone(),
-        valid_hooks: 0,
-        hook_entry: [0; 5],
-        underflow: [0; 5],
-        num_entries: pieces.len() as u32,
-        entries: Vec::with_capacity(off),
-        counters: Vec::with_capacity(pieces.len()),
+    let ctx = Fill {
+        family,
+        l,
+        table: &table.name,
+        pieces: &pieces,
+        offsets: &offsets,
+        chain_start: &chain_start,
     };
-    let mut current_hook = None;
-    for (i, (p, hook)) in pieces.iter().enumerate() {
-        if let Some(h) = hook {
-            enc.valid_hooks |= 1 << h;
-            enc.hook_entry[*h] = offsets[i] as u32;
-            current_hook = Some(*h);
-        }
-        let start = enc.entries.len();
-        enc.entries.resize(start + l.size, 0);
-        let mut goto = false;
-        let mut counters = (Counters::default(), None);
-        match p {
-            Piece::Rule(r) => {
-                goto = matches!(r.target, Target::Goto(_));
-                put_ip(&mut enc.entries[start..], l, &r.ip, family, goto)?;
-                for m in &r.matches {
-                    put_extension(&mut enc.entries, m)?;
-                }
-                let target_offset = enc.entries.len() - start;
-                match &r.target {
-                    Target::Fallthrough => put_standard(&mut enc.entries, offsets[i + 1] as i32),
-                    Target::Verdict(v) => put_standard(&mut enc.entries, v.kernel_value()),
-                    Target::Jump(c) | Target::Goto(c) => {
-                        let to = chain_start.get(c.as_str()).ok_or_else(|| Error::Kernel {
-                            table: table.name.clone(),
-                            message: format!(
-                                "a rule jumps to `{c}', which is not a user chain of this table"
-                            ),
-                        })?;
-                        put_standard(&mut enc.entries, *to as i32)
-                    }
-                    Target::Extension(e) => put_extension(&mut enc.entries, e)?,
-                }
-                enc.entries[start + l.target_offset..start + l.target_offset + 2]
-                    .copy_from_slice(&(target_offset as u16).to_ne_bytes());
-                counters = (r.counters, r.origin);
+    // Big tables are filled by two threads, each writing half of the entries
+    // (split at an entry boundary); the halves are joined in order.
+    let n = pieces.len();
+    let (first, second) = if n >= PARALLEL_FROM {
+        let mid = n / 2;
+        std::thread::scope(|s| {
+            let h = s.spawn(|| ctx.fill(mid..n, offsets[n] - offsets[mid]));
+            let a = ctx.fill(0..mid, offsets[n]);
+            let b = h
+                .join()
+                .unwrap_or_else(|_| Err(Error::Other("the encoder thread panicked".into())));
+            (a, Some(b))
+        })
+    } else {
+        (ctx.fill(0..n, offsets[n]), None)
+    };
+    let mut a = first?;
+    if let Some(b) = second {
+        let b = b?;
+        a.entries.extend_from_slice(&b.entries);
+        a.counters.extend_from_slice(&b.counters);
+        a.valid_hooks |= b.valid_hooks;
+        for h in 0..5 {
+            if b.valid_hooks & (1 << h) != 0 {
+                a.hook_entry[h] = b.hook_entry[h];
             }
-            Piece::Policy(v, c, origin) => {
-                put_standard(&mut enc.entries, v.kernel_value());
-                if let Some(h) = current_hook {
-                    enc.underflow[h] = offsets[i] as u32;
-                }
-                counters = (*c, *origin);
+            if b.underflow[h] != 0 {
+                a.underflow[h] = b.underflow[h];
             }
-            Piece::Tail => put_standard(&mut enc.entries, Verdict::Return.kernel_value()),
-            Piece::Head(name) => put_error(&mut enc.entries, name)?,
-            Piece::End => put_error(&mut enc.entries, "ERROR")?,
         }
-        let _ = goto;
-        let size = enc.entries.len() - start;
-        if size > u16::MAX as usize {
-            return Err(Error::Kernel {
-                table: table.name.clone(),
-                message: "a rule is larger than 65535 bytes".into(),
-            });
-        }
-        if !matches!(p, Piece::Rule(_)) {
-            enc.entries[start + l.target_offset..start + l.target_offset + 2]
-                .copy_from_slice(&(l.size as u16).to_ne_bytes());
-        }
-        enc.entries[start + l.next_offset..start + l.next_offset + 2]
-            .copy_from_slice(&(size as u16).to_ne_bytes());
-        enc.counters.push(counters);
     }
-    Ok(enc)
+    Ok(EncodedTable {
+        name: table.name.clone(),
+        valid_hooks: a.valid_hooks,
+        hook_entry: a.hook_entry,
+        underflow: a.underflow,
+        num_entries: n as u32,
+        entries: a.entries,
+        counters: a.counters,
+    })
+}
+
+/// Tables of at least this many entries are encoded by two threads.
+const PARALLEL_FROM: usize = 8192;
+
+/// What filling entries needs to know about the whole table.
+struct Fill<'a> {
+    family: Family,
+    l: &'a EntryLayout,
+    table: &'a str,
+    pieces: &'a [(Piece<'a>, Option<usize>)],
+    offsets: &'a [usize],
+    chain_start: &'a crate::fasthash::FastMap<&'a str, usize>,
+}
+
+/// Entries `range` of a table, with the hook facts found in them.
+struct Filled {
+    entries: Vec<u8>,
+    counters: Vec<(Counters, Option<(u32, Counters)>)>,
+    valid_hooks: u32,
+    hook_entry: [u32; 5],
+    underflow: [u32; 5],
+}
+
+impl Fill<'_> {
+    /// Encodes the entries of `range` (`capacity`: bytes to reserve).
+    fn fill(&self, range: std::ops::Range<usize>, capacity: usize) -> Result<Filled> {
+        let (family, l, offsets) = (self.family, self.l, self.offsets);
+        let mut out = Filled {
+            entries: Vec::with_capacity(capacity),
+            counters: Vec::with_capacity(range.len()),
+            valid_hooks: 0,
+            hook_entry: [0; 5],
+            underflow: [0; 5],
+        };
+        let kernel_err = |message: String| Error::Kernel {
+            table: self.table.to_string(),
+            message,
+        };
+        for i in range {
+            let (p, hook) = &self.pieces[i];
+            if let Some(h) = hook {
+                out.valid_hooks |= 1 << h;
+                out.hook_entry[*h] = offsets[i] as u32;
+            }
+            let entries = &mut out.entries;
+            let start = entries.len();
+            entries.resize(start + l.size, 0);
+            let mut counters = (Counters::default(), None);
+            match p {
+                Piece::Rule(r) => {
+                    let goto = matches!(r.target, Target::Goto(_));
+                    put_ip(&mut entries[start..], l, &r.ip, family, goto)?;
+                    for m in &r.matches {
+                        put_extension(entries, m)?;
+                    }
+                    let target_offset = entries.len() - start;
+                    match &r.target {
+                        Target::Fallthrough => put_standard(entries, offsets[i + 1] as i32),
+                        Target::Verdict(v) => put_standard(entries, v.kernel_value()),
+                        Target::Jump(c) | Target::Goto(c) => {
+                            let to = self.chain_start.get(c.as_str()).ok_or_else(|| {
+                                kernel_err(format!(
+                                    "a rule jumps to `{c}', which is not a user chain of this table"
+                                ))
+                            })?;
+                            put_standard(entries, *to as i32)
+                        }
+                        Target::Extension(e) => put_extension(entries, e)?,
+                    }
+                    entries[start + l.target_offset..start + l.target_offset + 2]
+                        .copy_from_slice(&(target_offset as u16).to_ne_bytes());
+                    counters = (r.counters, r.origin);
+                }
+                Piece::Policy(v, c, origin, h) => {
+                    put_standard(entries, v.kernel_value());
+                    out.underflow[*h] = offsets[i] as u32;
+                    counters = (*c, *origin);
+                }
+                Piece::Tail => put_standard(entries, Verdict::Return.kernel_value()),
+                Piece::Head(name) => put_error(entries, name)?,
+                Piece::End => put_error(entries, "ERROR")?,
+            }
+            let size = entries.len() - start;
+            if size > u16::MAX as usize {
+                return Err(kernel_err("a rule is larger than 65535 bytes".into()));
+            }
+            if !matches!(p, Piece::Rule(_)) {
+                entries[start + l.target_offset..start + l.target_offset + 2]
+                    .copy_from_slice(&(l.size as u16).to_ne_bytes());
+            }
+            entries[start + l.next_offset..start + l.next_offset + 2]
+                .copy_from_slice(&(size as u16).to_ne_bytes());
+            out.counters.push(counters);
+        }
+        Ok(out)
+    }
 }
 
 /// The `ipt_replace` header followed by the entries. `num_counters` is the
