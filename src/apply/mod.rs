@@ -553,6 +553,12 @@ pub(crate) fn carried_counters(enc: &EncodedTable, old: &[Counters]) -> Vec<Coun
 /// Installs one table: SET_REPLACE with the live entry count, then the
 /// counters (carried over from kept rules, or given with `-c`).
 /// `rebuild` is called again with a fresh live table after EAGAIN.
+///
+/// The first SET_REPLACE takes the entry count from a GET_INFO made just
+/// before it, since the live table `first` was built from is not known
+/// here: a change that a writer ignoring the xtables lock made after that
+/// table was read goes unnoticed. [`install_table`] with `previous` does
+/// not have that gap.
 pub fn commit_table(
     sock: &XtSocket,
     name: &str,
@@ -564,6 +570,13 @@ pub fn commit_table(
 
 /// As [`commit_table`], keeping what is needed to [`rollback`]. `previous`
 /// is the live table `first` was built from (read again after EAGAIN).
+///
+/// With `previous`, SET_REPLACE is given the entry count of that table
+/// rather than of the table as it is now, so the kernel answers EAGAIN if
+/// anyone (a writer that does not take the xtables lock) changed the table
+/// since it was read, and `first` is built again from the new live table
+/// instead of overwriting that change. Without it, the count comes from a
+/// GET_INFO just before the replace, as in [`commit_table`].
 pub fn install_table(
     sock: &XtSocket,
     name: &str,
@@ -571,11 +584,25 @@ pub fn install_table(
     first: Table,
     previous: Option<Table>,
 ) -> Result<Installed> {
-    install_encoded(sock, name, rebuild, first, None, previous)
+    let read = previous.as_ref().map(entry_count);
+    install_encoded(sock, name, rebuild, first, None, previous, read)
+}
+
+/// The number of entries `table` takes in the kernel, laid out as
+/// [`encode_table`] lays it out: each rule, a policy per built-in chain, a
+/// head and a tail per user chain, and the end marker.
+fn entry_count(table: &Table) -> u32 {
+    let entries: usize = table
+        .chains
+        .iter()
+        .map(|c| c.rules.len() + if c.policy.is_some() { 1 } else { 2 })
+        .sum();
+    (entries + 1) as u32
 }
 
 /// As [`install_table`], with `first` already encoded (`encoded`, when the
-/// caller has it) so it is not encoded twice.
+/// caller has it) so it is not encoded twice. `read` is the entry count of
+/// the live table `first` was built from (`None`: unknown, ask GET_INFO).
 fn install_encoded(
     sock: &XtSocket,
     name: &str,
@@ -583,17 +610,21 @@ fn install_encoded(
     first: Table,
     mut encoded: Option<EncodedTable>,
     previous: Option<Table>,
+    mut read: Option<u32>,
 ) -> Result<Installed> {
     let mut table = first;
     let mut previous = previous;
     let mut retries = 0;
     loop {
-        let info = sock.get_info(name)?;
+        let live_entries = match read.take() {
+            Some(n) => n,
+            None => sock.get_info(name)?.num_entries,
+        };
         let enc: EncodedTable = match encoded.take() {
             Some(enc) => enc,
             None => encode_table(sock.family(), &table)?,
         };
-        match sock.replace(&enc, info.num_entries) {
+        match sock.replace(&enc, live_entries) {
             Ok(old) => {
                 let counters = carried_counters(&enc, &old);
                 if counters.iter().any(|c| *c != Counters::default()) {
@@ -619,6 +650,9 @@ fn install_encoded(
             Err(e) if e.errno() == Some(libc::EAGAIN) && retries < MAX_RETRIES => {
                 retries += 1;
                 let (_, live) = sock.read_table(name)?;
+                // The count of the entries just read, not of GET_INFO: the
+                // table may have changed again in between.
+                read = Some(entry_count(&live));
                 previous = Some(live.clone());
                 table = rebuild(live)?;
             }
@@ -635,6 +669,11 @@ fn install_encoded(
 /// One table to install: its name, the live table it was built from (`None`
 /// when the table does not exist yet), the new table, and how to build it
 /// again from a fresh live table after EAGAIN.
+///
+/// SET_REPLACE is given the entry count of `previous` (of the empty table
+/// the kernel creates, when `None`), so a change made since it was read by
+/// a writer that ignores the xtables lock makes the kernel answer EAGAIN
+/// and the table is built again, instead of that change being overwritten.
 pub struct Job<'a> {
     /// The socket of the table's family (and namespace).
     pub sock: &'a XtSocket,
@@ -656,6 +695,10 @@ pub struct Job<'a> {
 pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
     let mut installed: Vec<(&XtSocket, Installed)> = Vec::new();
     for job in jobs {
+        let read = match &job.previous {
+            Some(p) => Some(entry_count(p)),
+            None => Table::new(&job.name).as_ref().map(entry_count),
+        };
         match install_encoded(
             job.sock,
             &job.name,
@@ -663,6 +706,7 @@ pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
             job.table,
             job.encoded,
             job.previous,
+            read,
         ) {
             Ok(i) => installed.push((job.sock, i)),
             Err(e) => {
@@ -733,4 +777,34 @@ pub fn keep_counters(live: &Table, mut desired: Table) -> Table {
         }
     }
     desired
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Family;
+
+    #[test]
+    fn entry_count_is_what_the_encoder_lays_out() {
+        let mut t = Table::new("filter").unwrap();
+        let empty = entry_count(&t);
+        assert_eq!(empty, encode_table(Family::V4, &t).unwrap().num_entries);
+        assert_eq!(empty, 4, "three policies and the end marker");
+        let mut svc = Chain::user("svc");
+        svc.rules
+            .push(Rule::new(Family::V4, Target::Verdict(Verdict::Accept)));
+        t.chains.push(svc);
+        t.chains.push(Chain::user("empty"));
+        t.chains[0]
+            .rules
+            .push(Rule::new(Family::V4, Target::Jump("svc".into())));
+        t.chains[0]
+            .rules
+            .push(Rule::new(Family::V4, Target::Fallthrough));
+        assert_eq!(
+            entry_count(&t),
+            encode_table(Family::V4, &t).unwrap().num_entries
+        );
+        assert_eq!(entry_count(&t), empty + 2 + 3 + 2);
+    }
 }
