@@ -552,7 +552,10 @@ pub(crate) fn carried_counters(enc: &EncodedTable, old: &[Counters]) -> Vec<Coun
 
 /// Installs one table: SET_REPLACE with the live entry count, then the
 /// counters (carried over from kept rules, or given with `-c`).
-/// `rebuild` is called again with a fresh live table after EAGAIN.
+/// `rebuild` is called again with a fresh live table after EAGAIN. If the
+/// table is replaced by someone else between the two calls, the counters
+/// are dropped and the install still succeeds (see
+/// [`add_counters_after_replace`]).
 ///
 /// The first SET_REPLACE takes the entry count from a GET_INFO made just
 /// before it, since the live table `first` was built from is not known
@@ -628,7 +631,7 @@ fn install_encoded(
             Ok(old) => {
                 let counters = carried_counters(&enc, &old);
                 if counters.iter().any(|c| *c != Counters::default()) {
-                    sock.add_counters(name, &counters)?;
+                    add_counters_after_replace(sock, name, &counters, enc.num_entries)?;
                 }
                 let previous = match previous {
                     Some(p) => p,
@@ -663,6 +666,31 @@ fn install_encoded(
                 })
             }
         }
+    }
+}
+
+/// SET_ADD_COUNTERS right after a SET_REPLACE that installed `entries`
+/// entries. If a writer that ignores the xtables lock replaced the table
+/// again in between, the kernel refuses the counters (EINVAL, the entry
+/// count differs): they are dropped then, since the entries they were for
+/// are gone, and the replace still stands. Returns whether they were added.
+fn add_counters_after_replace(
+    sock: &XtSocket,
+    name: &str,
+    counters: &[Counters],
+    entries: u32,
+) -> Result<bool> {
+    match sock.add_counters(name, counters) {
+        Ok(()) => Ok(true),
+        Err(Error::Syscall(e))
+            if e.errno() == Some(libc::EINVAL)
+                && sock
+                    .get_info(name)
+                    .is_ok_and(|info| info.num_entries != entries) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -741,7 +769,7 @@ pub fn rollback(sock: &XtSocket, inst: &Installed) -> Result<()> {
     if inst.old_counters.len() == enc.num_entries as usize
         && inst.old_counters.iter().any(|c| *c != Counters::default())
     {
-        sock.add_counters(name, &inst.old_counters)?;
+        add_counters_after_replace(sock, name, &inst.old_counters, enc.num_entries)?;
     }
     Ok(())
 }
