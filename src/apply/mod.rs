@@ -10,6 +10,7 @@ pub use check::{kernel_check, kernel_check_encoded, CheckReport};
 pub use plan::TablePlan;
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use crate::blob::{encode_table, EncodedTable};
 use crate::error::{Error, Location, Result};
@@ -513,9 +514,34 @@ pub struct Committed {
     pub retries: u32,
 }
 
-/// How many times a table is re-read and rebuilt when the kernel says it
-/// changed under us (EAGAIN) before giving up.
-pub const MAX_RETRIES: u32 = 8;
+/// How long a table is re-read, rebuilt and replaced again while the kernel
+/// answers EAGAIN (the table changed since it was read: a writer that does
+/// not take the xtables lock) before the install gives up. Between tries
+/// the wait doubles from [`RETRY_FIRST_WAIT`] up to [`RETRY_MAX_WAIT`], each
+/// wait drawn at random from its upper half, so that a writer replacing the
+/// table at a steady pace cannot keep hitting the same moment.
+///
+/// (Until 0.1 it was a fixed 8 immediate tries, which a writer replacing the
+/// table a few hundred times a second could exhaust.)
+pub const RETRY_TIME: Duration = Duration::from_secs(10);
+
+/// The first wait before trying again after EAGAIN (see [`RETRY_TIME`]).
+pub const RETRY_FIRST_WAIT: Duration = Duration::from_millis(1);
+
+/// The longest wait between two tries after EAGAIN (see [`RETRY_TIME`]).
+pub const RETRY_MAX_WAIT: Duration = Duration::from_millis(50);
+
+/// A wait drawn at random from `[wait / 2, wait]`.
+fn jittered(wait: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh RandomState is seeded differently each time: enough
+    // randomness for spreading retries, without a dependency.
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let half = wait / 2;
+    half + Duration::from_nanos(r % (half.as_nanos() as u64 + 1))
+}
 
 /// A table this run replaced, with what it replaced: enough to put the
 /// previous table back exactly, counters included.
@@ -552,7 +578,8 @@ pub(crate) fn carried_counters(enc: &EncodedTable, old: &[Counters]) -> Vec<Coun
 
 /// Installs one table: SET_REPLACE with the live entry count, then the
 /// counters (carried over from kept rules, or given with `-c`).
-/// `rebuild` is called again with a fresh live table after EAGAIN. If the
+/// `rebuild` is called again with a fresh live table after EAGAIN (with a
+/// short randomized backoff, for at most [`RETRY_TIME`]). If the
 /// table is replaced by someone else between the two calls, the counters
 /// are dropped and the install still succeeds (see
 /// [`add_counters_after_replace`]).
@@ -572,7 +599,8 @@ pub fn commit_table(
 }
 
 /// As [`commit_table`], keeping what is needed to [`rollback`]. `previous`
-/// is the live table `first` was built from (read again after EAGAIN).
+/// is the live table `first` was built from (read again after EAGAIN, for
+/// at most [`RETRY_TIME`]).
 ///
 /// With `previous`, SET_REPLACE is given the entry count of that table
 /// rather than of the table as it is now, so the kernel answers EAGAIN if
@@ -618,6 +646,8 @@ fn install_encoded(
     let mut table = first;
     let mut previous = previous;
     let mut retries = 0;
+    let started = Instant::now();
+    let mut wait = RETRY_FIRST_WAIT;
     loop {
         let live_entries = match read.take() {
             Some(n) => n,
@@ -650,14 +680,26 @@ fn install_encoded(
                     old_counters: old,
                 });
             }
-            Err(e) if e.errno() == Some(libc::EAGAIN) && retries < MAX_RETRIES => {
+            Err(e) if e.errno() == Some(libc::EAGAIN) && started.elapsed() < RETRY_TIME => {
                 retries += 1;
+                std::thread::sleep(jittered(wait));
+                wait = (wait * 2).min(RETRY_MAX_WAIT);
                 let (_, live) = sock.read_table(name)?;
                 // The count of the entries just read, not of GET_INFO: the
                 // table may have changed again in between.
                 read = Some(entry_count(&live));
                 previous = Some(live.clone());
                 table = rebuild(live)?;
+            }
+            Err(e) if e.errno() == Some(libc::EAGAIN) => {
+                return Err(Error::Kernel {
+                    table: name.to_string(),
+                    message: format!(
+                        "the table kept changing while it was being replaced (a writer that does not take the xtables lock?); gave up after {} tries in {:.1} s: {e}",
+                        retries + 1,
+                        started.elapsed().as_secs_f64()
+                    ),
+                })
             }
             Err(e) => {
                 return Err(Error::Kernel {
