@@ -579,10 +579,11 @@ pub(crate) fn carried_counters(enc: &EncodedTable, old: &[Counters]) -> Vec<Coun
 /// Installs one table: SET_REPLACE with the live entry count, then the
 /// counters (carried over from kept rules, or given with `-c`).
 /// `rebuild` is called again with a fresh live table after EAGAIN (with a
-/// short randomized backoff, for at most [`RETRY_TIME`]). If the
-/// table is replaced by someone else between the two calls, the counters
-/// are dropped and the install still succeeds (see
-/// [`add_counters_after_replace`]).
+/// short randomized backoff, for at most [`RETRY_TIME`]). If a writer that
+/// ignores the xtables lock replaces the table between the two calls, the
+/// kernel refuses the counters (EINVAL: the entry count differs); they are
+/// dropped then, since the entries they were for are gone, and the install
+/// still succeeds.
 ///
 /// The first SET_REPLACE takes the entry count from a GET_INFO made just
 /// before it, since the live table `first` was built from is not known
