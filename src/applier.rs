@@ -221,13 +221,15 @@ impl Applier {
                     .as_ref()
                     .expect("planned with this socket");
                 let new = p.new.clone();
+                let previous = p
+                    .existed
+                    .then(|| crate::blob::encode_table(p.family, &p.live))
+                    .transpose()?;
                 Ok(apply::Job {
                     sock,
                     name: p.name().to_string(),
-                    previous: p
-                        .existed
-                        .then(|| crate::blob::encode_table(p.family, &p.live))
-                        .transpose()?,
+                    read_entries: apply::read_entries(p.name(), previous.as_ref()),
+                    previous,
                     table: p.new.clone(),
                     rebuild: Box::new(move |live| Ok(apply::keep_counters(&live, new.clone()))),
                     encoded: None,

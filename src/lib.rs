@@ -264,8 +264,9 @@ impl Restorer {
             // else only its policies, and not even those when the input
             // declares every built-in chain (as iptables-save output does).
             let needs_live = exists && (noflush || !declares_builtins(&script, &name));
-            let (previous, base) = if keep_previous || needs_live {
+            let (previous, base, read_entries) = if keep_previous || needs_live {
                 let (info, raw) = sock.read_encoded(&name)?;
+                let count = Some(info.num_entries);
                 let base = if !needs_live {
                     apply::live_table(&sock, &[], &name)?
                 } else if noflush {
@@ -286,11 +287,17 @@ impl Restorer {
                         &raw.entries,
                     )?
                 };
-                (keep_previous.then_some(raw), base)
+                (keep_previous.then_some(raw), base, count)
             } else {
                 // A table that does not exist yet, or whose live contents
-                // matter to nothing: it starts empty.
-                (None, apply::live_table(&sock, &[], &name)?)
+                // matter to nothing: it starts empty. (For the latter the
+                // entry count is asked right before the replace.)
+                let count = if exists {
+                    None
+                } else {
+                    apply::read_entries(&name, None)
+                };
+                (None, apply::live_table(&sock, &[], &name)?, count)
             };
             // The rules move from the script into the table (no copy); a
             // rebuild after EAGAIN parses the text again.
@@ -301,6 +308,7 @@ impl Restorer {
             let checked = self.precheck == Precheck::Always || self.test || (auto && !exists);
             built.push(Built {
                 name,
+                read_entries,
                 previous,
                 table: checked.then_some(table),
                 enc,
@@ -346,6 +354,7 @@ impl Restorer {
                 sock: &sock,
                 // `None` for the last table too: it is never put back.
                 previous: b.previous,
+                read_entries: b.read_entries,
                 table: b.table.unwrap_or_else(|| Table {
                     name: b.name.clone(),
                     chains: Vec::new(),
@@ -390,6 +399,8 @@ struct Built {
     name: String,
     /// The live table as installed, when it may have to be put back.
     previous: Option<blob::EncodedTable>,
+    /// The entry count of the live table as read (see `apply::Job`).
+    read_entries: Option<u32>,
     /// The model, kept only when a scratch check may bisect it.
     table: Option<Table>,
     enc: blob::EncodedTable,
@@ -531,6 +542,7 @@ pub fn commit(ruleset: &Ruleset, netns: Option<&str>, wait: Option<Duration>) ->
             .transpose()?;
         jobs.push(apply::Job {
             sock: &sock,
+            read_entries: apply::read_entries(&t.name, previous.as_ref()),
             name: t.name.clone(),
             table: apply::keep_counters(&live, t.clone()),
             previous,

@@ -10,6 +10,7 @@ pub use check::{kernel_check, kernel_check_encoded, CheckReport};
 pub use plan::TablePlan;
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use crate::blob::{encode_table, EncodedTable};
 use crate::error::{Error, Location, Result};
@@ -553,9 +554,34 @@ pub struct Committed {
     pub retries: u32,
 }
 
-/// How many times a table is re-read and rebuilt when the kernel says it
-/// changed under us (EAGAIN) before giving up.
-pub const MAX_RETRIES: u32 = 8;
+/// How long a table is re-read, rebuilt and replaced again while the kernel
+/// answers EAGAIN (the table changed since it was read: a writer that does
+/// not take the xtables lock) before the install gives up. Between tries
+/// the wait doubles from [`RETRY_FIRST_WAIT`] up to [`RETRY_MAX_WAIT`], each
+/// wait drawn at random from its upper half, so that a writer replacing the
+/// table at a steady pace cannot keep hitting the same moment.
+///
+/// (Until 0.1 it was a fixed 8 immediate tries, which a writer replacing the
+/// table a few hundred times a second could exhaust.)
+pub const RETRY_TIME: Duration = Duration::from_secs(10);
+
+/// The first wait before trying again after EAGAIN (see [`RETRY_TIME`]).
+pub const RETRY_FIRST_WAIT: Duration = Duration::from_millis(1);
+
+/// The longest wait between two tries after EAGAIN (see [`RETRY_TIME`]).
+pub const RETRY_MAX_WAIT: Duration = Duration::from_millis(50);
+
+/// A wait drawn at random from `[wait / 2, wait]`.
+fn jittered(wait: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh RandomState is seeded differently each time: enough
+    // randomness for spreading retries, without a dependency.
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let half = wait / 2;
+    half + Duration::from_nanos(r % (half.as_nanos() as u64 + 1))
+}
 
 /// A table this run replaced, with what it replaced: enough to put the
 /// previous table back exactly, counters included.
@@ -593,7 +619,18 @@ pub(crate) fn carried_counters(enc: &EncodedTable, old: &[Counters]) -> Vec<Coun
 
 /// Installs one table: SET_REPLACE with the live entry count, then the
 /// counters (carried over from kept rules, or given with `-c`).
-/// `rebuild` is called again with a fresh live table after EAGAIN.
+/// `rebuild` is called again with a fresh live table after EAGAIN (with a
+/// short randomized backoff, for at most [`RETRY_TIME`]). If a writer that
+/// ignores the xtables lock replaces the table between the two calls, the
+/// kernel refuses the counters (EINVAL: the entry count differs); they are
+/// dropped then, since the entries they were for are gone, and the install
+/// still succeeds.
+///
+/// The first SET_REPLACE takes the entry count from a GET_INFO made just
+/// before it, since the live table `first` was built from is not known
+/// here: a change that a writer ignoring the xtables lock made after that
+/// table was read goes unnoticed. [`install_table`] with `previous` does
+/// not have that gap.
 pub fn commit_table(
     sock: &XtSocket,
     name: &str,
@@ -604,7 +641,15 @@ pub fn commit_table(
 }
 
 /// As [`commit_table`], keeping what is needed to [`rollback`]. `previous`
-/// is the live table `first` was built from (read again after EAGAIN).
+/// is the live table `first` was built from (read again after EAGAIN, for
+/// at most [`RETRY_TIME`]).
+///
+/// With `previous`, SET_REPLACE is given the entry count of that table
+/// rather than of the table as it is now, so the kernel answers EAGAIN if
+/// anyone (a writer that does not take the xtables lock) changed the table
+/// since it was read, and `first` is built again from the new live table
+/// instead of overwriting that change. Without it, the count comes from a
+/// GET_INFO just before the replace, as in [`commit_table`].
 pub fn install_table(
     sock: &XtSocket,
     name: &str,
@@ -612,14 +657,28 @@ pub fn install_table(
     first: Table,
     previous: Option<Table>,
 ) -> Result<Installed> {
+    let read = previous.as_ref().map(entry_count);
     let previous = previous
         .map(|t| encode_table(sock.family(), &t))
         .transpose()?;
-    install_encoded(sock, name, rebuild, first, None, previous)
+    install_encoded(sock, name, rebuild, first, None, previous, read)
+}
+
+/// The number of entries `table` takes in the kernel, laid out as
+/// [`encode_table`] lays it out: each rule, a policy per built-in chain, a
+/// head and a tail per user chain, and the end marker.
+fn entry_count(table: &Table) -> u32 {
+    let entries: usize = table
+        .chains
+        .iter()
+        .map(|c| c.rules.len() + if c.policy.is_some() { 1 } else { 2 })
+        .sum();
+    (entries + 1) as u32
 }
 
 /// As [`install_table`], with `first` already encoded (`encoded`, when the
-/// caller has it) so it is not encoded twice.
+/// caller has it) so it is not encoded twice. `read` is the entry count of
+/// the live table `first` was built from (`None`: unknown, ask GET_INFO).
 fn install_encoded(
     sock: &XtSocket,
     name: &str,
@@ -627,21 +686,27 @@ fn install_encoded(
     first: Table,
     mut encoded: Option<EncodedTable>,
     previous: Option<EncodedTable>,
+    mut read: Option<u32>,
 ) -> Result<Installed> {
     let mut table = first;
     let mut previous = previous;
     let mut retries = 0;
+    let started = Instant::now();
+    let mut wait = RETRY_FIRST_WAIT;
     loop {
-        let info = sock.get_info(name)?;
+        let live_entries = match read.take() {
+            Some(n) => n,
+            None => sock.get_info(name)?.num_entries,
+        };
         let enc: EncodedTable = match encoded.take() {
             Some(enc) => enc,
             None => encode_table(sock.family(), &table)?,
         };
-        match sock.replace(&enc, info.num_entries) {
+        match sock.replace(&enc, live_entries) {
             Ok(old) => {
                 let counters = carried_counters(&enc, &old);
                 if counters.iter().any(|c| *c != Counters::default()) {
-                    sock.add_counters(name, &counters)?;
+                    add_counters_after_replace(sock, name, &counters, enc.num_entries)?;
                 }
                 let previous = match previous {
                     Some(p) => p,
@@ -663,8 +728,10 @@ fn install_encoded(
                     old_counters: old,
                 });
             }
-            Err(e) if e.errno() == Some(libc::EAGAIN) && retries < MAX_RETRIES => {
+            Err(e) if e.errno() == Some(libc::EAGAIN) && started.elapsed() < RETRY_TIME => {
                 retries += 1;
+                std::thread::sleep(jittered(wait));
+                wait = (wait * 2).min(RETRY_MAX_WAIT);
                 let (info, raw) = sock.read_encoded(name)?;
                 let live = crate::blob::decode_table(
                     sock.family(),
@@ -674,6 +741,9 @@ fn install_encoded(
                     info.underflow,
                     &raw.entries,
                 )?;
+                // The count of the entries just read, not of a later
+                // GET_INFO: the table may have changed again in between.
+                read = Some(raw.num_entries);
                 previous = Some(raw);
                 table = rebuild(live)?;
             }
@@ -683,6 +753,16 @@ fn install_encoded(
                     at: None,
                     entries: enc.num_entries,
                     bytes: enc.entries.len(),
+                })
+            }
+            Err(e) if e.errno() == Some(libc::EAGAIN) => {
+                return Err(Error::Kernel {
+                    table: name.to_string(),
+                    message: format!(
+                        "the table kept changing while it was being replaced (a writer that does not take the xtables lock?); gave up after {} tries in {:.1} s: {e}",
+                        retries + 1,
+                        started.elapsed().as_secs_f64()
+                    ),
                 })
             }
             Err(e) => {
@@ -695,9 +775,39 @@ fn install_encoded(
     }
 }
 
+/// SET_ADD_COUNTERS right after a SET_REPLACE that installed `entries`
+/// entries. If a writer that ignores the xtables lock replaced the table
+/// again in between, the kernel refuses the counters (EINVAL, the entry
+/// count differs): they are dropped then, since the entries they were for
+/// are gone, and the replace still stands. Returns whether they were added.
+fn add_counters_after_replace(
+    sock: &XtSocket,
+    name: &str,
+    counters: &[Counters],
+    entries: u32,
+) -> Result<bool> {
+    match sock.add_counters(name, counters) {
+        Ok(()) => Ok(true),
+        Err(Error::Syscall(e))
+            if e.errno() == Some(libc::EINVAL)
+                && sock
+                    .get_info(name)
+                    .is_ok_and(|info| info.num_entries != entries) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// One table to install: its name, the live table it was built from (`None`
 /// when the table does not exist yet), the new table, and how to build it
 /// again from a fresh live table after EAGAIN.
+///
+/// SET_REPLACE is given `read_entries`, the entry count of the live table
+/// as it was read, so a change made since by a writer that ignores the
+/// xtables lock makes the kernel answer EAGAIN and the table is built
+/// again, instead of that change being overwritten.
 pub struct Job<'a> {
     /// The socket of the table's family (and namespace).
     pub sock: &'a XtSocket,
@@ -712,6 +822,21 @@ pub struct Job<'a> {
     pub rebuild: Box<dyn FnMut(Table) -> Result<Table> + 'a>,
     /// `table` already encoded, if the caller has it (saves encoding again).
     pub encoded: Option<EncodedTable>,
+    /// The entry count of the live table `table` was built from (see
+    /// [`read_entries`]); `None` when the new table does not depend on what
+    /// is live (a flushed table whose every policy the input sets): the
+    /// count is then asked right before the replace.
+    pub read_entries: Option<u32>,
+}
+
+/// The entry count to give a [`Job`] built on `previous` (the live table as
+/// read), or on the empty table the kernel creates when `previous` is
+/// `None`.
+pub fn read_entries(name: &str, previous: Option<&EncodedTable>) -> Option<u32> {
+    match previous {
+        Some(p) => Some(p.num_entries),
+        None => Table::new(name).as_ref().map(entry_count),
+    }
 }
 
 /// Installs every job, in order, all or nothing: when one is refused, the
@@ -720,6 +845,7 @@ pub struct Job<'a> {
 pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
     let mut installed: Vec<(&XtSocket, Installed)> = Vec::new();
     for job in jobs {
+        let read = job.read_entries;
         match install_encoded(
             job.sock,
             &job.name,
@@ -727,6 +853,7 @@ pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
             job.table,
             job.encoded,
             job.previous,
+            read,
         ) {
             Ok(i) => installed.push((job.sock, i)),
             Err(e) => {
@@ -766,7 +893,7 @@ pub fn rollback(sock: &XtSocket, inst: &Installed) -> Result<()> {
     if inst.old_counters.len() == enc.num_entries as usize
         && inst.old_counters.iter().any(|c| *c != Counters::default())
     {
-        sock.add_counters(name, &inst.old_counters)?;
+        add_counters_after_replace(sock, name, &inst.old_counters, enc.num_entries)?;
     }
     Ok(())
 }
@@ -802,4 +929,34 @@ pub fn keep_counters(live: &Table, mut desired: Table) -> Table {
         }
     }
     desired
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Family;
+
+    #[test]
+    fn entry_count_is_what_the_encoder_lays_out() {
+        let mut t = Table::new("filter").unwrap();
+        let empty = entry_count(&t);
+        assert_eq!(empty, encode_table(Family::V4, &t).unwrap().num_entries);
+        assert_eq!(empty, 4, "three policies and the end marker");
+        let mut svc = Chain::user("svc");
+        svc.rules
+            .push(Rule::new(Family::V4, Target::Verdict(Verdict::Accept)));
+        t.chains.push(svc);
+        t.chains.push(Chain::user("empty"));
+        t.chains[0]
+            .rules
+            .push(Rule::new(Family::V4, Target::Jump("svc".into())));
+        t.chains[0]
+            .rules
+            .push(Rule::new(Family::V4, Target::Fallthrough));
+        assert_eq!(
+            entry_count(&t),
+            encode_table(Family::V4, &t).unwrap().num_entries
+        );
+        assert_eq!(entry_count(&t), empty + 2 + 3 + 2);
+    }
 }
