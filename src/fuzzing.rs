@@ -58,7 +58,11 @@ pub fn decode_input(data: &[u8]) {
 /// it may print a value its parser refuses (`-m cluster --cluster-local-node
 /// 32` saves as `--cluster-local-nodemask 0x80000000`, above the mask's 1-32
 /// range), so blobs are not compared across the text and a save text that
-/// does not load again is not a failure.
+/// does not load again is not a failure. A third: RATEEST prints the
+/// averaging time computed from the interval the kernel keeps, not the one
+/// its parser used (`--rateest-interval 400` is kept as 250ms, and the
+/// ewmalog then prints as 1111.5s, which loads back as 1024.0s), so lines
+/// with `-j RATEEST` may change once; after that the text must be stable.
 pub fn round_trip(data: &[u8]) {
     let (family, rest) = family_of(data);
     let text = crate::text::from_bytes(rest);
@@ -68,10 +72,21 @@ pub fn round_trip(data: &[u8]) {
     let Some(second) = save_via_blob(family, &first) else {
         return;
     };
-    assert_eq!(
-        first, second,
-        "save text is not stable across parse, encode, decode, save"
-    );
+    if first != second {
+        let lossy = |l: &&str| l.contains(" -j RATEEST ");
+        let a: Vec<&str> = first.lines().filter(|l| !lossy(l)).collect();
+        let b: Vec<&str> = second.lines().filter(|l| !lossy(l)).collect();
+        assert_eq!(
+            a, b,
+            "save text is not stable across parse, encode, decode, save"
+        );
+        let third =
+            save_via_blob(family, &second).expect("a save text that loaded once loads again");
+        assert_eq!(
+            second, third,
+            "save text is not stable across parse, encode, decode, save (second round)"
+        );
+    }
 }
 
 /// Parses `text`, builds each table from empty, encodes, decodes and saves.

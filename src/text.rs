@@ -105,10 +105,13 @@ pub fn byte_column(s: &str, offset: usize) -> usize {
     if !has_escape_prefix(head) {
         return offset + 1;
     }
-    let escapes = s[..offset.min(s.len())]
-        .chars()
-        .filter(|&c| u32::from(c) >= BASE)
-        .count();
+    // Only whole characters before `offset` count (an offset may point
+    // into one: a column reported inside a multi-byte character).
+    let mut end = offset.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let escapes = s[..end].chars().filter(|&c| u32::from(c) >= BASE).count();
     offset - 3 * escapes + 1
 }
 
@@ -152,6 +155,16 @@ mod tests {
                 assert_eq!(&*to_bytes(&from_bytes(&raw)), &raw[..], "{raw:?}");
             }
         }
+    }
+
+    #[test]
+    fn columns_inside_a_character_do_not_panic() {
+        let s = from_bytes(b"\xe9\xff)x");
+        for off in 0..=s.len() {
+            assert!(byte_column(&s, off) >= 1);
+        }
+        // Inside the second escape (bytes 4..8): one whole escape before.
+        assert_eq!(byte_column(&s, 5), 3);
     }
 
     #[test]
