@@ -395,6 +395,18 @@ impl Codec for Rateest {
                 }
             }
         }
+        // iptables accepts a match without an estimator name (or with an
+        // empty one) and saves it as `--rateest1 ` followed by the next
+        // option, which then loads as the name; the kernel finds no
+        // estimator without a name and refuses the rule anyway. Refused here.
+        for (opt, off) in [("rateest1", field::NAME1), ("rateest2", field::NAME2)] {
+            let required = opt == "rateest1" || flags & REL != 0;
+            if required && p.as_bytes()[off] == 0 {
+                return Err(format!(
+                    "rateest: --{opt} needs an estimator name (the kernel finds no rate estimator without one)"
+                ));
+            }
+        }
         if flags & REL == 0 {
             flags |= ABS;
         }
@@ -592,6 +604,36 @@ mod tests {
             out,
             " 0bit 8bit 999992bit 1000Kbit 1000Mbit 1000Mbit 34360Mbit"
         );
+    }
+
+    #[test]
+    fn a_missing_or_empty_estimator_name_is_refused() {
+        // iptables accepts both and saves `--rateest1 ` with nothing after it.
+        let no_name1 = parse(
+            Family::V4,
+            &[
+                ov("rateest2", false, &["RE2"]),
+                ov("rateest-gt", false, &[]),
+                ov("rateest-bps1", false, &["1gbit"]),
+                ov("rateest-pps2", false, &["16"]),
+            ],
+        );
+        assert!(no_name1
+            .unwrap_err()
+            .contains("--rateest1 needs an estimator name"));
+        let empty_name2 = parse(
+            Family::V4,
+            &[
+                ov("rateest1", false, &["RE1"]),
+                ov("rateest2", false, &[""]),
+                ov("rateest-gt", false, &[]),
+                ov("rateest-bps1", false, &[]),
+                ov("rateest-bps2", false, &[]),
+            ],
+        );
+        assert!(empty_name2
+            .unwrap_err()
+            .contains("--rateest2 needs an estimator name"));
     }
 
     #[test]
