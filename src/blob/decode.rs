@@ -149,6 +149,16 @@ fn verdict_of(raw: &Raw) -> Option<i32> {
     ]))
 }
 
+/// The verdict of the policy entry of hook `h`: ACCEPT or DROP.
+fn policy_of(name: &str, h: usize, r: &Raw) -> Result<Verdict> {
+    verdict_of(r).and_then(Verdict::from_kernel).ok_or_else(|| {
+        bad(
+            name,
+            format!("policy of {} is not ACCEPT or DROP", HOOK_NAMES[h]),
+        )
+    })
+}
+
 /// Decodes a table from its GET_INFO facts and GET_ENTRIES blob.
 pub fn decode_table(
     family: Family,
@@ -216,14 +226,7 @@ pub fn decode_table(
         };
         if let Some(h) = *hook {
             if underflow[h] as usize == r.off {
-                let v = verdict_of(r)
-                    .and_then(Verdict::from_kernel)
-                    .ok_or_else(|| {
-                        bad(
-                            name,
-                            format!("policy of {} is not ACCEPT or DROP", HOOK_NAMES[h]),
-                        )
-                    })?;
+                let v = policy_of(name, h, r)?;
                 chain.policy = Some(v);
                 chain.counters = r.counters;
                 chain.origin = Some((i as u32, r.counters));
@@ -313,14 +316,7 @@ pub fn decode_policies(
             (0..5).find(|&h| valid_hooks & (1 << h) != 0 && underflow[h] as usize == off)
         {
             let r = read_entry(name, family, l, blob, off)?;
-            let v = verdict_of(&r)
-                .and_then(Verdict::from_kernel)
-                .ok_or_else(|| {
-                    bad(
-                        name,
-                        format!("policy of {} is not ACCEPT or DROP", HOOK_NAMES[h]),
-                    )
-                })?;
+            let v = policy_of(name, h, &r)?;
             chains.push(Chain {
                 name: HOOK_NAMES[h].to_string(),
                 policy: Some(v),
