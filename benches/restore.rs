@@ -11,7 +11,9 @@
 //! * `library`, `library-check-first`: `Restorer::restore_str` in the
 //!   default mode (`Precheck::Auto`) and with every table checked in a
 //!   scratch namespace first (`Precheck::Always`);
-//! * `cli`: `iptables-atomic restore --netns NS FILE` as a process;
+//! * `cli`: `iptables-atomic restore --netns NS FILE` as a process (the
+//!   binary cargo built for the bench, or `IPTA_BENCH_CLI`: the report
+//!   gives it the statically linked build of `./run build`);
 //! * `legacy`, `nft`: `iptables-legacy-restore FILE`,
 //!   `iptables-nft-restore FILE` as processes, spawned from a thread that
 //!   has entered the namespace (what `ip netns exec` does, without its
@@ -26,7 +28,8 @@
 //! Every iteration replaces a table of the same size as the one it replaces
 //! (the namespace is loaded first), as a periodic resync does.
 //!
-//! Environment: `IPTA_BENCH_SIZES` (e.g. `10,1000`), `IPTA_BENCH_CASES`
+//! Environment: `IPTA_BENCH_CLI` (the command to run for `cli`),
+//! `IPTA_BENCH_SIZES` (e.g. `10,1000`), `IPTA_BENCH_CASES`
 //! (e.g. `cli,legacy`), `IPTA_BENCH_SECS` (measurement time per case at
 //! 10k rules, scaled by size; default 3).
 
@@ -146,7 +149,7 @@ fn build(text: &str, revs: &dyn RevisionSource) -> Vec<blob::EncodedTable> {
         .collect()
 }
 
-fn replace_all(sock: &XtSocket, blobs: &[blob::EncodedTable]) {
+fn replace_all(sock: &XtSocket, blobs: &mut [blob::EncodedTable]) {
     for enc in blobs {
         let info = sock.get_info(&enc.name).expect("GET_INFO");
         sock.replace(enc, info.num_entries).expect("SET_REPLACE");
@@ -184,8 +187,8 @@ fn restore_suite(c: &mut Criterion) {
             ns.load(&text);
             let _g = ns.enter();
             let sock = XtSocket::open(Family::V4).expect("socket");
-            let blobs = build(&text, &sock);
-            g.bench_function(id("floor"), |b| b.iter(|| replace_all(&sock, &blobs)));
+            let mut blobs = build(&text, &sock);
+            g.bench_function(id("floor"), |b| b.iter(|| replace_all(&sock, &mut blobs)));
         }
         for (case, mode) in [
             ("library", Precheck::Auto),
@@ -205,9 +208,10 @@ fn restore_suite(c: &mut Criterion) {
         if wanted("cli") {
             let ns = Ns::new(&format!("cli-{n}"));
             ns.load(&text);
-            let cli = env!("CARGO_BIN_EXE_iptables-atomic");
+            let cli = std::env::var("IPTA_BENCH_CLI")
+                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_iptables-atomic").to_string());
             g.bench_function(id("cli"), |b| {
-                b.iter(|| ns.run(cli, &["restore", "--netns", &ns.0, &file_s]))
+                b.iter(|| ns.run(&cli, &["restore", "--netns", &ns.0, &file_s]))
             });
         }
         if wanted("legacy") {
@@ -263,9 +267,9 @@ fn incremental_suite(c: &mut Criterion) {
         let _g = ns.enter();
         if wanted("incremental-floor") {
             let sock = XtSocket::open(Family::V4).expect("socket");
-            let blobs = build(&text, &sock);
+            let mut blobs = build(&text, &sock);
             g.bench_function(BenchmarkId::new("floor", n), |b| {
-                b.iter(|| replace_all(&sock, &blobs))
+                b.iter(|| replace_all(&sock, &mut blobs))
             });
         }
         if wanted("session") {

@@ -112,12 +112,12 @@ fn save_via_blob(family: Family, text: &str) -> Option<String> {
             enc.valid_hooks,
             enc.hook_entry,
             enc.underflow,
-            &enc.entries,
+            enc.entries(),
         )
         .expect("our own blob decodes");
         assert_eq!(
-            encode_table(family, &back).expect("re-encodes").entries,
-            enc.entries,
+            encode_table(family, &back).expect("re-encodes").entries(),
+            enc.entries(),
             "decode+encode changed the blob"
         );
         saved.push_str(&save_table(family, &back, false).ok()?);

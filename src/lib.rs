@@ -276,7 +276,7 @@ impl Restorer {
                         info.valid_hooks,
                         info.hook_entry,
                         info.underflow,
-                        &raw.entries,
+                        raw.entries(),
                     )?
                 } else {
                     blob::decode_policies(
@@ -284,7 +284,7 @@ impl Restorer {
                         &name,
                         info.valid_hooks,
                         info.underflow,
-                        &raw.entries,
+                        raw.entries(),
                     )?
                 };
                 (keep_previous.then_some(raw), base, count)
@@ -339,7 +339,7 @@ impl Restorer {
                 .map(|b| Committed {
                     table: b.name,
                     entries: b.enc.num_entries,
-                    bytes: b.enc.entries.len(),
+                    bytes: b.enc.entries().len(),
                     retries: 0,
                 })
                 .collect();

@@ -1,10 +1,14 @@
 //! The `iptables-atomic` command: a thin layer over the library.
 
-/// mimalloc for the command: a restore allocates and frees a few small
-/// objects per rule, where glibc's allocator spends a third of the time
-/// (consolidating free chunks). The library leaves the choice to its user.
+mod cli_alloc;
+
+/// glibc's allocator for small inputs, mimalloc for large ones (see
+/// cli_alloc). The library leaves the choice to its user.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: cli_alloc::Switching = cli_alloc::Switching;
+
+/// Inputs from this size on are parsed with mimalloc.
+const LARGE_INPUT: usize = 64 * 1024;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -272,7 +276,10 @@ fn read_inputs(
         .map(|f| {
             let text = std::fs::read(f)
                 .map_err(|e| iptables_atomic::Error::Other(format!("Can't open {f}: {e}")))?;
-            let text = iptables_atomic::text::from_bytes(&text).into_owned();
+            if text.len() >= LARGE_INPUT {
+                cli_alloc::use_mimalloc();
+            }
+            let text = iptables_atomic::text::from_vec(text);
             let base = std::path::Path::new(f)
                 .file_name()
                 .unwrap_or_default()
@@ -400,9 +407,12 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
                     (v, "<stdin>".to_string())
                 }
             };
+            if text.len() >= LARGE_INPUT {
+                cli_alloc::use_mimalloc();
+            }
             // Bytes that are not UTF-8 pass through as iptables passes them
             // (a Latin-1 comment loads); see iptables_atomic::text.
-            let text = iptables_atomic::text::from_bytes(&text).into_owned();
+            let text = iptables_atomic::text::from_vec(text);
             let wait = match wait {
                 None | Some(-1) => None,
                 Some(s) if s >= 0 => Some(Duration::from_secs(s as u64)),

@@ -136,14 +136,14 @@ impl Session {
     /// the live table is as it was.
     pub fn commit(&mut self) -> Result<Committed> {
         let name = self.table.name.clone();
-        let enc = encode_table(self.sock.family(), &self.table)?;
+        let mut enc = encode_table(self.sock.family(), &self.table)?;
         let _lock = XtablesLock::acquire(self.wait)?;
         let live = match self.entries {
             Some(n) => n,
             // First commit of a table that did not exist: GET_INFO creates it.
             None => self.sock.get_info(&name)?.num_entries,
         };
-        let old = match self.sock.replace(&enc, live) {
+        let old = match self.sock.replace(&mut enc, live) {
             Ok(old) => old,
             Err(e) if e.errno() == Some(libc::EAGAIN) => return Err(Error::Syscall(e)),
             Err(e) => {
@@ -162,7 +162,7 @@ impl Session {
         Ok(Committed {
             table: name,
             entries: enc.num_entries,
-            bytes: enc.entries.len(),
+            bytes: enc.entries().len(),
             retries: 0,
         })
     }

@@ -32,6 +32,16 @@ fn push_escaped(out: &mut String, byte: u8) {
     out.push(char::from_u32(BASE + u32::from(byte - 0x80)).expect("in the private-use plane"));
 }
 
+/// [`from_bytes`] for a buffer that is given away: valid UTF-8 becomes the
+/// `String` without a copy.
+pub fn from_vec(b: Vec<u8>) -> String {
+    match from_bytes(&b) {
+        // Valid UTF-8 without escapes: the buffer itself, not a copy.
+        Cow::Borrowed(_) => String::from_utf8(b).expect("checked by from_bytes"),
+        Cow::Owned(s) => s,
+    }
+}
+
 /// Bytes as text: valid UTF-8 is borrowed; any other byte becomes its escape
 /// character (see the module documentation).
 pub fn from_bytes(b: &[u8]) -> Cow<'_, str> {

@@ -366,8 +366,8 @@ fn run_rogue(sh: &Shared) {
                 return;
             }
             chain.rules = next_rules.clone();
-            let enc = encode_table(Family::V4, &table).expect("encode raw");
-            match sock.replace(&enc, info.num_entries) {
+            let mut enc = encode_table(Family::V4, &table).expect("encode raw");
+            match sock.replace(&mut enc, info.num_entries) {
                 Ok(_) => break,
                 Err(e) if e.errno() == Some(libc::EAGAIN) => {
                     sh.stats.rogue_eagain.fetch_add(1, Ordering::Relaxed);
@@ -821,9 +821,9 @@ fn restore_outlasts_a_writer_replacing_back_to_back() {
                 } else {
                     chain.rules.clear();
                 }
-                let enc = encode_table(Family::V4, &table).expect("encode raw");
+                let mut enc = encode_table(Family::V4, &table).expect("encode raw");
                 busy_tries.fetch_add(1, Ordering::Relaxed);
-                if sock.replace(&enc, info.num_entries).is_ok() {
+                if sock.replace(&mut enc, info.num_entries).is_ok() {
                     busy_ops.fetch_add(1, Ordering::Relaxed);
                 }
             }

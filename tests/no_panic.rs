@@ -131,7 +131,7 @@ fn encoded_tables() -> Vec<Encoded> {
             let enc = iptables_atomic::blob::encode_table(family, &t).unwrap();
             out.push((
                 family,
-                enc.entries,
+                enc.entries().to_vec(),
                 enc.hook_entry,
                 enc.underflow,
                 enc.valid_hooks,
@@ -148,7 +148,8 @@ fn encoded_tables_decode_and_save_back_to_the_same_text() {
         let t = decode_table(family, &name, valid, hooks, under, &blob).unwrap();
         let again = iptables_atomic::blob::encode_table(family, &t).unwrap();
         assert_eq!(
-            again.entries, blob,
+            again.entries(),
+            blob,
             "table {name}: decode then encode changes the bytes"
         );
         iptables_atomic::restore::writer::save_table(family, &t, true).unwrap();

@@ -66,8 +66,8 @@ fn repo_ipv6_rule_files_match_ip6tables_legacy() {
 /// (8192 entries and more): every hook, user chains on both sides of the
 /// split, jumps and gotos across it, counters with -c. Kernel bytes and save
 /// text must still be iptables-legacy's.
-#[test]
-fn big_tables_match_iptables_legacy() {
+/// The text of [`big_tables_match_iptables_legacy`] (about 2 MB).
+fn big_tables_text() -> String {
     let mut t = String::from("*nat\n:PREROUTING ACCEPT [1:2]\n:INPUT ACCEPT [3:4]\n:OUTPUT ACCEPT [5:6]\n:POSTROUTING ACCEPT [7:8]\n");
     let chains = 1500;
     for c in 0..chains {
@@ -123,6 +123,12 @@ fn big_tables_match_iptables_legacy() {
         ));
     }
     t.push_str("-A ALLOW -p icmp -j ACCEPT\n-A INPUT -j ALLOW\n-A FORWARD -j ALLOW\n-A OUTPUT -j ALLOW\nCOMMIT\n");
+    t
+}
+
+#[test]
+fn big_tables_match_iptables_legacy() {
+    let t = big_tables_text();
     common::compare(
         Family::V4,
         &|_| {},
@@ -131,6 +137,26 @@ fn big_tables_match_iptables_legacy() {
             noflush: false,
             counters: true,
         }],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The same tables through the command: a large input is parsed on two
+/// threads and allocated with mimalloc (src/cli_alloc.rs), a small one on
+/// the calling thread with glibc's allocator; the bytes must not care.
+#[test]
+fn big_tables_through_the_command_match_iptables_legacy() {
+    let t = big_tables_text();
+    assert!(t.len() > 1 << 20, "the input is meant to be large");
+    common::compare_via(
+        Family::V4,
+        &|_| {},
+        &[Step {
+            text: &t,
+            noflush: false,
+            counters: true,
+        }],
+        Some(env!("CARGO_BIN_EXE_iptables-atomic")),
     )
     .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -149,7 +149,10 @@ fn to_blob(text: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("generated text must parse: {e}\n{text}"));
     let t = apply::build_table(&script, false, Table::new("filter").expect("filter"))
         .unwrap_or_else(|e| panic!("generated text must build: {e}\n{text}"));
-    encode_table(Family::V4, &t).expect("encodes").entries
+    encode_table(Family::V4, &t)
+        .expect("encodes")
+        .entries()
+        .to_vec()
 }
 
 fn blob_to_text(blob: &[u8], text: &str) -> String {
@@ -157,14 +160,14 @@ fn blob_to_text(blob: &[u8], text: &str) -> String {
     let t =
         apply::build_table(&script, false, Table::new("filter").expect("filter")).expect("builds");
     let enc = encode_table(Family::V4, &t).expect("encodes");
-    assert_eq!(enc.entries, blob);
+    assert_eq!(enc.entries(), blob);
     let back = decode_table(
         Family::V4,
         "filter",
         enc.valid_hooks,
         enc.hook_entry,
         enc.underflow,
-        &enc.entries,
+        enc.entries(),
     )
     .expect("our own blob decodes");
     format!("*filter\n{}", {

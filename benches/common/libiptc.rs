@@ -75,7 +75,7 @@ pub fn prepare(text: &str) -> Result<Prepared, String> {
     let mut out = Vec::new();
     for (_, t) in tables.values() {
         let enc = blob::encode_table(Family::V4, t).map_err(|e| e.to_string())?;
-        let b = &enc.entries;
+        let b = enc.entries();
         // Entry offsets, in order.
         let mut offs = Vec::new();
         let mut o = 0;

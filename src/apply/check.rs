@@ -91,9 +91,9 @@ fn refusal_reason(sock: &XtSocket, rule: &Rule, refused: &SyscallError) -> Strin
 /// moment, not of a rule, so nothing is bisected.
 fn out_of_memory(family: Family, t: &Table, enc: Option<&EncodedTable>) -> Error {
     let (entries, bytes) = match enc {
-        Some(enc) => (enc.num_entries, enc.entries.len()),
+        Some(enc) => (enc.num_entries, enc.entries().len()),
         None => encode_table(family, t)
-            .map(|enc| (enc.num_entries, enc.entries.len()))
+            .map(|enc| (enc.num_entries, enc.entries().len()))
             .unwrap_or_default(),
     };
     Error::OutOfMemory {
@@ -133,7 +133,7 @@ fn prefix(t: &Table, order: &[(String, usize)], k: usize) -> Table {
 }
 
 fn install(sock: &XtSocket, t: &Table) -> std::result::Result<(), crate::sys::SyscallError> {
-    let enc = encode_table(sock.family(), t).map_err(|e| {
+    let mut enc = encode_table(sock.family(), t).map_err(|e| {
         crate::sys::SyscallError::new(
             "encode",
             std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
@@ -145,7 +145,7 @@ fn install(sock: &XtSocket, t: &Table) -> std::result::Result<(), crate::sys::Sy
             crate::sys::SyscallError::new("getsockopt", std::io::Error::other(other.to_string()))
         }
     })?;
-    sock.replace(&enc, info.num_entries).map(|_| ())
+    sock.replace(&mut enc, info.num_entries).map(|_| ())
 }
 
 fn check_in_scratch(
@@ -183,7 +183,7 @@ fn check_in_scratch(
             // The table as the caller encoded it: no second encoding.
             (Some(enc), false) => sock
                 .get_info(&t.name)
-                .and_then(|info| Ok(sock.replace(enc, info.num_entries)?))
+                .and_then(|info| Ok(sock.replace(&mut enc.clone(), info.num_entries)?))
                 .map(|_| ())
                 .map_err(|e| match e {
                     Error::Syscall(s) => s,

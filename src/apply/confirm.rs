@@ -144,11 +144,11 @@ impl StateLock {
         File::open(&path)
             .and_then(|mut f| f.read_to_end(&mut raw))
             .map_err(|e| io("cannot read", &path, e))?;
-        let tables = read_tables(&raw)
+        let mut tables = read_tables(&raw)
             .ok_or_else(|| Error::Other(format!("{} is damaged", path.display())))?;
         let mut done = Vec::new();
         let mut socks: [Option<XtSocket>; 2] = [None, None];
-        for (family, enc, counters) in tables.iter().rev() {
+        for (family, enc, counters) in tables.iter_mut().rev() {
             let slot = &mut socks[usize::from(*family == Family::V6)];
             if slot.is_none() {
                 *slot = Some(XtSocket::open(*family)?);
@@ -181,8 +181,8 @@ fn write_table(b: &mut Vec<u8>, family: Family, enc: &EncodedTable, counters: &[
         put_u32(b, *v);
     }
     put_u32(b, enc.num_entries);
-    put_u32(b, enc.entries.len() as u32);
-    b.extend_from_slice(&enc.entries);
+    put_u32(b, enc.entries().len() as u32);
+    b.extend_from_slice(enc.entries());
     put_u32(b, counters.len() as u32);
     for c in counters {
         b.extend_from_slice(&c.packets.to_le_bytes());
@@ -235,15 +235,14 @@ fn read_tables(raw: &[u8]) -> Option<Vec<(Family, EncodedTable, Vec<Counters>)>>
                 bytes: c.u64()?,
             });
         }
-        let enc = EncodedTable {
-            name,
+        let enc = EncodedTable::from_kernel(
+            &name,
             valid_hooks,
             hook_entry,
             underflow,
             num_entries,
-            entries,
-            counters: Vec::new(),
-        };
+            &entries,
+        );
         out.push((family, enc, counters));
     }
     Some(out)
@@ -297,7 +296,7 @@ mod tests {
         write_table(&mut b, Family::V4, &enc, &counters);
         let back = read_tables(&b).unwrap();
         assert_eq!(back.len(), 1);
-        assert_eq!(back[0].1.entries, enc.entries);
+        assert_eq!(back[0].1.entries(), enc.entries());
         assert_eq!(back[0].1.hook_entry, enc.hook_entry);
         assert_eq!(back[0].2, counters);
         assert!(

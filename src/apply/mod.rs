@@ -698,11 +698,11 @@ fn install_encoded(
             Some(n) => n,
             None => sock.get_info(name)?.num_entries,
         };
-        let enc: EncodedTable = match encoded.take() {
+        let mut enc: EncodedTable = match encoded.take() {
             Some(enc) => enc,
             None => encode_table(sock.family(), &table)?,
         };
-        match sock.replace(&enc, live_entries) {
+        match sock.replace(&mut enc, live_entries) {
             Ok(old) => {
                 let counters = carried_counters(&enc, &old);
                 if counters.iter().any(|c| *c != Counters::default()) {
@@ -721,7 +721,7 @@ fn install_encoded(
                     committed: Committed {
                         table: name.to_string(),
                         entries: enc.num_entries,
-                        bytes: enc.entries.len(),
+                        bytes: enc.entries().len(),
                         retries,
                     },
                     previous,
@@ -739,7 +739,7 @@ fn install_encoded(
                     info.valid_hooks,
                     info.hook_entry,
                     info.underflow,
-                    &raw.entries,
+                    raw.entries(),
                 )?;
                 // The count of the entries just read, not of a later
                 // GET_INFO: the table may have changed again in between.
@@ -752,7 +752,7 @@ fn install_encoded(
                     table: name.to_string(),
                     at: None,
                     entries: enc.num_entries,
-                    bytes: enc.entries.len(),
+                    bytes: enc.entries().len(),
                 })
             }
             Err(e) if e.errno() == Some(libc::EAGAIN) => {
@@ -858,7 +858,7 @@ pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
             Ok(i) => installed.push((job.sock, i)),
             Err(e) => {
                 let mut restored = Vec::new();
-                for (sock, i) in installed.iter().rev() {
+                for (sock, i) in installed.iter_mut().rev() {
                     rollback(sock, i)?;
                     restored.push(i.committed.table.clone());
                 }
@@ -885,9 +885,9 @@ pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
 
 /// Puts back the table an [`install_table`] replaced: the same entries, and
 /// the counters they had at the moment of the replace.
-pub fn rollback(sock: &XtSocket, inst: &Installed) -> Result<()> {
+pub fn rollback(sock: &XtSocket, inst: &mut Installed) -> Result<()> {
     let name = &inst.committed.table;
-    let enc = &inst.previous;
+    let enc = &mut inst.previous;
     let info = sock.get_info(name)?;
     sock.replace(enc, info.num_entries)?;
     if inst.old_counters.len() == enc.num_entries as usize

@@ -56,8 +56,8 @@ impl TablePlan {
         if !self.existed {
             return Ok(true);
         }
-        Ok(encode_table(self.family, &self.live)?.entries
-            != encode_table(self.family, &self.new)?.entries)
+        Ok(encode_table(self.family, &self.live)?.entries()
+            != encode_table(self.family, &self.new)?.entries())
     }
 
     /// What changes, in iptables-save syntax: `-`/`+` for policy lines and

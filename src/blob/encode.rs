@@ -12,7 +12,7 @@ use crate::rules::{
 };
 
 /// A table ready for `IPT_SO_SET_REPLACE`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct EncodedTable {
     /// Table name.
     pub name: String,
@@ -24,12 +24,27 @@ pub struct EncodedTable {
     pub underflow: [u32; 5],
     /// Number of entries.
     pub num_entries: u32,
-    /// The entries.
-    pub entries: Vec<u8>,
+    /// [`layout::REPLACE_ROOM`] bytes of room for the request header, then
+    /// the entries (see [`EncodedTable::entries`]).
+    buf: Vec<u8>,
     /// Per entry: the counters to add after the replace, or the live entry
     /// whose counters (minus a base) carry over instead.
     pub counters: Vec<(Counters, Option<(u32, Counters)>)>,
 }
+
+impl PartialEq for EncodedTable {
+    fn eq(&self, other: &EncodedTable) -> bool {
+        self.name == other.name
+            && self.valid_hooks == other.valid_hooks
+            && self.hook_entry == other.hook_entry
+            && self.underflow == other.underflow
+            && self.num_entries == other.num_entries
+            && self.entries() == other.entries()
+            && self.counters == other.counters
+    }
+}
+
+impl Eq for EncodedTable {}
 
 impl EncodedTable {
     /// A table as GET_INFO and GET_ENTRIES return it, ready to be installed
@@ -41,17 +56,70 @@ impl EncodedTable {
         hook_entry: [u32; 5],
         underflow: [u32; 5],
         num_entries: u32,
-        entries: Vec<u8>,
+        entries: &[u8],
     ) -> EncodedTable {
+        let mut buf = Vec::with_capacity(layout::REPLACE_ROOM + entries.len());
+        buf.resize(layout::REPLACE_ROOM, 0);
+        buf.extend_from_slice(entries);
+        Self::with_room(name, valid_hooks, hook_entry, underflow, num_entries, buf)
+    }
+
+    /// [`EncodedTable::from_kernel`] for a buffer that already starts with
+    /// [`layout::REPLACE_ROOM`] bytes of room before the entries.
+    pub(crate) fn with_room(
+        name: &str,
+        valid_hooks: u32,
+        hook_entry: [u32; 5],
+        underflow: [u32; 5],
+        num_entries: u32,
+        buf: Vec<u8>,
+    ) -> EncodedTable {
+        debug_assert!(buf.len() >= layout::REPLACE_ROOM);
         EncodedTable {
             name: name.to_string(),
             valid_hooks,
             hook_entry,
             underflow,
             num_entries,
-            entries,
+            buf,
             counters: Vec::new(),
         }
+    }
+
+    /// The entries, as the kernel gets them.
+    pub fn entries(&self) -> &[u8] {
+        &self.buf[layout::REPLACE_ROOM..]
+    }
+
+    /// The SET_REPLACE request: the `ipt_replace` header, written into the
+    /// room in front of the entries, and the entries. `num_counters` is the
+    /// live table's entry count; `counters_ptr` the address of a buffer of
+    /// `num_counters` `xt_counters` that the kernel fills with the old
+    /// counters.
+    pub fn replace_request(
+        &mut self,
+        family: Family,
+        num_counters: u32,
+        counters_ptr: u64,
+    ) -> &mut [u8] {
+        use layout::replace as f;
+        let l = entry_layout(family);
+        let size = (self.buf.len() - layout::REPLACE_ROOM) as u32;
+        let req = &mut self.buf[layout::REPLACE_ROOM - l.replace_size..];
+        req[..l.replace_size].fill(0);
+        req[f::NAME..f::NAME + self.name.len()].copy_from_slice(self.name.as_bytes());
+        req[f::VALID_HOOKS..f::VALID_HOOKS + 4].copy_from_slice(&self.valid_hooks.to_ne_bytes());
+        req[f::NUM_ENTRIES..f::NUM_ENTRIES + 4].copy_from_slice(&self.num_entries.to_ne_bytes());
+        req[f::SIZE..f::SIZE + 4].copy_from_slice(&size.to_ne_bytes());
+        for h in 0..5 {
+            req[f::HOOK_ENTRY + 4 * h..f::HOOK_ENTRY + 4 * h + 4]
+                .copy_from_slice(&self.hook_entry[h].to_ne_bytes());
+            req[f::UNDERFLOW + 4 * h..f::UNDERFLOW + 4 * h + 4]
+                .copy_from_slice(&self.underflow[h].to_ne_bytes());
+        }
+        req[f::NUM_COUNTERS..f::NUM_COUNTERS + 4].copy_from_slice(&num_counters.to_ne_bytes());
+        req[f::COUNTERS..f::COUNTERS + 8].copy_from_slice(&counters_ptr.to_ne_bytes());
+        req
     }
 }
 
@@ -138,36 +206,34 @@ fn put_ext_header(buf: &mut [u8], size: usize, name: &str, revision: u8) -> Resu
     Ok(())
 }
 
-fn put_extension(out: &mut Vec<u8>, e: &Extension) -> Result<()> {
+/// Writes `e` at `at` of a zeroed buffer; returns where the next piece goes.
+fn put_extension(buf: &mut [u8], at: usize, e: &Extension) -> Result<usize> {
     let size = EXT_HEADER + crate::ext::xt_align(e.data.len());
-    let start = out.len();
-    out.resize(start + size, 0);
-    put_ext_header(&mut out[start..], size, &e.name, e.revision)?;
-    out[start + EXT_HEADER..start + EXT_HEADER + e.data.len()].copy_from_slice(&e.data);
-    Ok(())
+    put_ext_header(&mut buf[at..], size, &e.name, e.revision)?;
+    buf[at + EXT_HEADER..at + EXT_HEADER + e.data.len()].copy_from_slice(&e.data);
+    Ok(at + size)
 }
 
-fn put_standard(out: &mut Vec<u8>, verdict: i32) {
-    let start = out.len();
-    out.resize(start + STANDARD_TARGET, 0);
+/// The standard target with `verdict`, at `at` of a zeroed buffer.
+fn put_standard(buf: &mut [u8], at: usize, verdict: i32) -> usize {
     // The standard target's name is the empty string; the kernel expects the
     // rest of the name field and the padding after the verdict zeroed.
-    out[start..start + 2].copy_from_slice(&(STANDARD_TARGET as u16).to_ne_bytes());
-    out[start + EXT_HEADER..start + EXT_HEADER + 4].copy_from_slice(&verdict.to_ne_bytes());
+    buf[at..at + 2].copy_from_slice(&(STANDARD_TARGET as u16).to_ne_bytes());
+    buf[at + EXT_HEADER..at + EXT_HEADER + 4].copy_from_slice(&verdict.to_ne_bytes());
+    at + STANDARD_TARGET
 }
 
-fn put_error(out: &mut Vec<u8>, name: &str) -> Result<()> {
-    let start = out.len();
-    out.resize(start + ERROR_TARGET, 0);
-    put_ext_header(&mut out[start..], ERROR_TARGET, "ERROR", 0)?;
+/// The ERROR target naming `name`, at `at` of a zeroed buffer.
+fn put_error(buf: &mut [u8], at: usize, name: &str) -> Result<usize> {
+    put_ext_header(&mut buf[at..], ERROR_TARGET, "ERROR", 0)?;
     let raw = crate::text::to_bytes(name);
     if raw.len() >= 32 {
         return Err(Error::Other(format!(
             "chain name `{name}' is longer than 31 bytes"
         )));
     }
-    out[start + EXT_HEADER..start + EXT_HEADER + raw.len()].copy_from_slice(&raw);
-    Ok(())
+    buf[at + EXT_HEADER..at + EXT_HEADER + raw.len()].copy_from_slice(&raw);
+    Ok(at + ERROR_TARGET)
 }
 
 /// The largest table blob the kernel accepts (x_tables refuses bigger
@@ -238,26 +304,29 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
         offsets: &offsets,
         chain_start: &chain_start,
     };
-    // Big tables are filled by two threads, each writing half of the entries
-    // (split at an entry boundary); the halves are joined in order.
+    // One zeroed buffer (fresh pages: zero already), room for the request
+    // header first. Big tables are filled by two threads, each writing the
+    // entries of one half in place (split at an entry boundary).
     let n = pieces.len();
+    let mut buf = vec![0u8; layout::REPLACE_ROOM + off];
+    let entries = &mut buf[layout::REPLACE_ROOM..];
     let (first, second) = if n >= PARALLEL_FROM {
         let mid = n / 2;
+        let (low, high) = entries.split_at_mut(offsets[mid]);
         std::thread::scope(|s| {
-            let h = s.spawn(|| ctx.fill(mid..n, offsets[n] - offsets[mid]));
-            let a = ctx.fill(0..mid, offsets[n]);
+            let h = s.spawn(|| ctx.fill(mid..n, high));
+            let a = ctx.fill(0..mid, low);
             let b = h
                 .join()
                 .unwrap_or_else(|_| Err(Error::Other("the encoder thread panicked".into())));
             (a, Some(b))
         })
     } else {
-        (ctx.fill(0..n, offsets[n]), None)
+        (ctx.fill(0..n, entries), None)
     };
     let mut a = first?;
     if let Some(b) = second {
         let b = b?;
-        a.entries.extend_from_slice(&b.entries);
         a.counters.extend_from_slice(&b.counters);
         a.valid_hooks |= b.valid_hooks;
         for h in 0..5 {
@@ -269,15 +338,16 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
             }
         }
     }
-    Ok(EncodedTable {
-        name: table.name.clone(),
-        valid_hooks: a.valid_hooks,
-        hook_entry: a.hook_entry,
-        underflow: a.underflow,
-        num_entries: n as u32,
-        entries: a.entries,
-        counters: a.counters,
-    })
+    let mut enc = EncodedTable::with_room(
+        &table.name,
+        a.valid_hooks,
+        a.hook_entry,
+        a.underflow,
+        n as u32,
+        buf,
+    );
+    enc.counters = a.counters;
+    Ok(enc)
 }
 
 /// Tables of at least this many entries are encoded by two threads.
@@ -293,9 +363,8 @@ struct Fill<'a> {
     chain_start: &'a crate::fasthash::FastMap<&'a str, usize>,
 }
 
-/// Entries `range` of a table, with the hook facts found in them.
+/// The hook facts and counters of entries `range` of a table.
 struct Filled {
-    entries: Vec<u8>,
     counters: Vec<(Counters, Option<(u32, Counters)>)>,
     valid_hooks: u32,
     hook_entry: [u32; 5],
@@ -303,11 +372,12 @@ struct Filled {
 }
 
 impl Fill<'_> {
-    /// Encodes the entries of `range` (`capacity`: bytes to reserve).
-    fn fill(&self, range: std::ops::Range<usize>, capacity: usize) -> Result<Filled> {
+    /// Encodes the entries of `range` into `buf`, which holds exactly their
+    /// bytes and is zeroed.
+    fn fill(&self, range: std::ops::Range<usize>, buf: &mut [u8]) -> Result<Filled> {
         let (family, l, offsets) = (self.family, self.l, self.offsets);
+        let base = offsets[range.start];
         let mut out = Filled {
-            entries: Vec::with_capacity(capacity),
             counters: Vec::with_capacity(range.len()),
             valid_hooks: 0,
             hook_entry: [0; 5],
@@ -323,84 +393,56 @@ impl Fill<'_> {
                 out.valid_hooks |= 1 << h;
                 out.hook_entry[*h] = offsets[i] as u32;
             }
-            let entries = &mut out.entries;
-            let start = entries.len();
-            entries.resize(start + l.size, 0);
+            let start = offsets[i] - base;
+            let mut pos = start + l.size;
             let mut counters = (Counters::default(), None);
             match p {
                 Piece::Rule(r) => {
                     let goto = matches!(r.target, Target::Goto(_));
-                    put_ip(&mut entries[start..], l, &r.ip, family, goto)?;
+                    put_ip(&mut buf[start..], l, &r.ip, family, goto)?;
                     for m in &r.matches {
-                        put_extension(entries, m)?;
+                        pos = put_extension(buf, pos, m)?;
                     }
-                    let target_offset = entries.len() - start;
-                    match &r.target {
-                        Target::Fallthrough => put_standard(entries, offsets[i + 1] as i32),
-                        Target::Verdict(v) => put_standard(entries, v.kernel_value()),
+                    let target_offset = pos - start;
+                    pos = match &r.target {
+                        Target::Fallthrough => put_standard(buf, pos, offsets[i + 1] as i32),
+                        Target::Verdict(v) => put_standard(buf, pos, v.kernel_value()),
                         Target::Jump(c) | Target::Goto(c) => {
                             let to = self.chain_start.get(c.as_str()).ok_or_else(|| {
                                 kernel_err(format!(
                                     "a rule jumps to `{c}', which is not a user chain of this table"
                                 ))
                             })?;
-                            put_standard(entries, *to as i32)
+                            put_standard(buf, pos, *to as i32)
                         }
-                        Target::Extension(e) => put_extension(entries, e)?,
-                    }
-                    entries[start + l.target_offset..start + l.target_offset + 2]
+                        Target::Extension(e) => put_extension(buf, pos, e)?,
+                    };
+                    buf[start + l.target_offset..start + l.target_offset + 2]
                         .copy_from_slice(&(target_offset as u16).to_ne_bytes());
                     counters = (r.counters, r.origin);
                 }
                 Piece::Policy(v, c, origin, h) => {
-                    put_standard(entries, v.kernel_value());
+                    pos = put_standard(buf, pos, v.kernel_value());
                     out.underflow[*h] = offsets[i] as u32;
                     counters = (*c, *origin);
                 }
-                Piece::Tail => put_standard(entries, Verdict::Return.kernel_value()),
-                Piece::Head(name) => put_error(entries, name)?,
-                Piece::End => put_error(entries, "ERROR")?,
+                Piece::Tail => pos = put_standard(buf, pos, Verdict::Return.kernel_value()),
+                Piece::Head(name) => pos = put_error(buf, pos, name)?,
+                Piece::End => pos = put_error(buf, pos, "ERROR")?,
             }
-            let size = entries.len() - start;
+            let size = pos - start;
+            debug_assert_eq!(size, offsets[i + 1] - offsets[i]);
             if size > u16::MAX as usize {
                 return Err(kernel_err("a rule is larger than 65535 bytes".into()));
             }
             if !matches!(p, Piece::Rule(_)) {
-                entries[start + l.target_offset..start + l.target_offset + 2]
+                buf[start + l.target_offset..start + l.target_offset + 2]
                     .copy_from_slice(&(l.size as u16).to_ne_bytes());
             }
-            entries[start + l.next_offset..start + l.next_offset + 2]
+            buf[start + l.next_offset..start + l.next_offset + 2]
                 .copy_from_slice(&(size as u16).to_ne_bytes());
             out.counters.push(counters);
         }
         Ok(out)
     }
-}
-
-/// The `ipt_replace` header followed by the entries. `num_counters` is the
-/// live table's entry count; `counters_ptr` the address of a buffer of
-/// `num_counters` `xt_counters` that the kernel fills with the old counters.
-pub fn replace_request(
-    family: Family,
-    enc: &EncodedTable,
-    num_counters: u32,
-    counters_ptr: u64,
-) -> Vec<u8> {
-    use layout::replace as f;
-    let l = entry_layout(family);
-    let mut buf = vec![0u8; l.replace_size + enc.entries.len()];
-    buf[f::NAME..f::NAME + enc.name.len()].copy_from_slice(enc.name.as_bytes());
-    buf[f::VALID_HOOKS..f::VALID_HOOKS + 4].copy_from_slice(&enc.valid_hooks.to_ne_bytes());
-    buf[f::NUM_ENTRIES..f::NUM_ENTRIES + 4].copy_from_slice(&enc.num_entries.to_ne_bytes());
-    buf[f::SIZE..f::SIZE + 4].copy_from_slice(&(enc.entries.len() as u32).to_ne_bytes());
-    for h in 0..5 {
-        buf[f::HOOK_ENTRY + 4 * h..f::HOOK_ENTRY + 4 * h + 4]
-            .copy_from_slice(&enc.hook_entry[h].to_ne_bytes());
-        buf[f::UNDERFLOW + 4 * h..f::UNDERFLOW + 4 * h + 4]
-            .copy_from_slice(&enc.underflow[h].to_ne_bytes());
-    }
-    buf[f::NUM_COUNTERS..f::NUM_COUNTERS + 4].copy_from_slice(&num_counters.to_ne_bytes());
-    buf[f::COUNTERS..f::COUNTERS + 8].copy_from_slice(&counters_ptr.to_ne_bytes());
-    buf[l.replace_size..].copy_from_slice(&enc.entries);
-    buf
 }

@@ -119,6 +119,15 @@ const V6: EntryLayout = EntryLayout {
     get_entries_size: size_of::<b::ip6t_get_entries>(),
 };
 
+/// Room kept in front of a table's entries for the `ipt_replace` /
+/// `ip6t_replace` header (the larger of the two), so that a SET_REPLACE
+/// request is the table's own buffer rather than a copy of it.
+pub const REPLACE_ROOM: usize = if V4.replace_size > V6.replace_size {
+    V4.replace_size
+} else {
+    V6.replace_size
+};
+
 /// The layout for a family.
 pub fn entry_layout(family: Family) -> &'static EntryLayout {
     match family {

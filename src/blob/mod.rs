@@ -7,4 +7,4 @@ mod encode;
 pub mod layout;
 
 pub use decode::{decode_policies, decode_table};
-pub use encode::{encode_table, replace_request, EncodedTable};
+pub use encode::{encode_table, EncodedTable};

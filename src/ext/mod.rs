@@ -549,6 +549,13 @@ pub(crate) mod testutil {
 pub trait RevisionSource {
     /// True when the kernel supports `revision` of `name` (kernel name).
     fn supported(&self, family: Family, kind: Kind, name: &str, revision: u8) -> bool;
+
+    /// The same source, when it may be asked from several threads at once
+    /// (the parser then parses a large input on several cores). `None`, the
+    /// default, keeps parsing on the calling thread.
+    fn as_sync(&self) -> Option<&(dyn RevisionSource + Sync)> {
+        None
+    }
 }
 
 /// Assumes the kernel supports every revision (what iptables does when it
@@ -559,6 +566,47 @@ pub struct AssumeLatest;
 impl RevisionSource for AssumeLatest {
     fn supported(&self, _: Family, _: Kind, _: &str, _: u8) -> bool {
         true
+    }
+    fn as_sync(&self) -> Option<&(dyn RevisionSource + Sync)> {
+        Some(self)
+    }
+}
+
+/// Remembers the answers of a shared source for one thread, so that the
+/// threads of a parallel parse do not take turns at its lock for every
+/// extension of every rule.
+pub(crate) struct LocalRevisions<'a> {
+    inner: &'a (dyn RevisionSource + Sync),
+    known: std::cell::RefCell<Vec<KnownRevision>>,
+}
+
+/// One answer: family, kind, revision, extension name, supported.
+type KnownRevision = (Family, Kind, u8, String, bool);
+
+impl<'a> LocalRevisions<'a> {
+    pub(crate) fn new(inner: &'a (dyn RevisionSource + Sync)) -> Self {
+        LocalRevisions {
+            inner,
+            known: Default::default(),
+        }
+    }
+}
+
+impl RevisionSource for LocalRevisions<'_> {
+    fn supported(&self, family: Family, kind: Kind, name: &str, revision: u8) -> bool {
+        let hit = self
+            .known
+            .borrow()
+            .iter()
+            .find(|(f, k, r, n, _)| *f == family && *k == kind && *r == revision && n == name)
+            .map(|e| e.4);
+        hit.unwrap_or_else(|| {
+            let ok = self.inner.supported(family, kind, name, revision);
+            self.known
+                .borrow_mut()
+                .push((family, kind, revision, name.to_string(), ok));
+            ok
+        })
     }
 }
 

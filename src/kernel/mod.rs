@@ -9,11 +9,11 @@ pub use lock::XtablesLock;
 pub use netns::NetnsGuard;
 
 use crate::fasthash::FastMap as HashMap;
-use std::cell::RefCell;
 use std::os::fd::OwnedFd;
+use std::sync::Mutex;
 
 use crate::blob::layout::{self, entry_layout};
-use crate::blob::{decode_table, replace_request, EncodedTable};
+use crate::blob::{decode_table, EncodedTable};
 use crate::error::{Error, Result};
 use crate::ext::{Kind, RevisionSource};
 use crate::rules::{Counters, Family, Table};
@@ -44,7 +44,7 @@ pub struct XtSocket {
     family: Family,
     /// Answers already had, by extension name (looked up without a copy of
     /// the name: this runs for every extension of every rule).
-    revisions: RefCell<HashMap<String, Vec<RevisionAnswer>>>,
+    revisions: Mutex<HashMap<String, Vec<RevisionAnswer>>>,
 }
 
 fn level(family: Family) -> libc::c_int {
@@ -123,7 +123,7 @@ impl XtSocket {
         Ok(XtSocket {
             fd: sys::raw_socket(domain)?,
             family,
-            revisions: RefCell::new(HashMap::default()),
+            revisions: Mutex::new(HashMap::default()),
         })
     }
 
@@ -166,21 +166,30 @@ impl XtSocket {
 
     /// GET_INFO then GET_ENTRIES: the table's facts and its entry blob.
     pub fn read_raw(&self, table: &str) -> Result<(TableInfo, Vec<u8>)> {
+        let (info, mut buf) = self.read_into(table, 0)?;
+        buf.drain(..entry_layout(self.family).get_entries_size);
+        Ok((info, buf))
+    }
+
+    /// GET_INFO then GET_ENTRIES into a buffer of `room` bytes, then the
+    /// `ipt_get_entries` header, then the entries.
+    fn read_into(&self, table: &str, room: usize) -> Result<(TableInfo, Vec<u8>)> {
         let l = entry_layout(self.family);
         for _ in 0..10 {
             let info = self.get_info(table)?;
-            let mut buf = name_field(table, layout::TABLE_NAME_LEN)?;
+            let mut buf = vec![0u8; room];
+            buf.extend_from_slice(&name_field(table, layout::TABLE_NAME_LEN)?);
             buf.extend_from_slice(&info.size.to_ne_bytes());
-            buf.resize(l.get_entries_size + info.size as usize, 0);
+            buf.resize(room + l.get_entries_size + info.size as usize, 0);
             let (what, opt) = self.opt(GET_ENTRIES);
             match sys::getsockopt(
                 &self.fd,
                 level(self.family),
                 opt,
                 &format!("getsockopt({what}, {table})"),
-                &mut buf,
+                &mut buf[room..],
             ) {
-                Ok(_) => return Ok((info, buf[l.get_entries_size..].to_vec())),
+                Ok(_) => return Ok((info, buf)),
                 // The table changed size between the two calls: ask again.
                 Err(e) if e.errno() == Some(libc::EAGAIN) => continue,
                 Err(e) => return Err(e.into()),
@@ -195,14 +204,17 @@ impl XtSocket {
     /// Reads a live table as it is installed, without decoding it: enough
     /// to put it back exactly (see [`EncodedTable::from_kernel`]).
     pub fn read_encoded(&self, table: &str) -> Result<(TableInfo, EncodedTable)> {
-        let (info, blob) = self.read_raw(table)?;
-        let enc = EncodedTable::from_kernel(
+        // Read so that the entries land right after the room for the
+        // request header: putting the table back copies nothing.
+        let room = layout::REPLACE_ROOM - entry_layout(self.family).get_entries_size;
+        let (info, buf) = self.read_into(table, room)?;
+        let enc = EncodedTable::with_room(
             table,
             info.valid_hooks,
             info.hook_entry,
             info.underflow,
             info.num_entries,
-            blob,
+            buf,
         );
         Ok((info, enc))
     }
@@ -226,18 +238,19 @@ impl XtSocket {
     /// old table's counters.
     pub fn replace(
         &self,
-        enc: &EncodedTable,
+        enc: &mut EncodedTable,
         num_counters: u32,
     ) -> Result<Vec<Counters>, sys::SyscallError> {
         let mut old = vec![0u8; num_counters as usize * 16];
-        let mut req = replace_request(self.family, enc, num_counters, 0);
-        let (what, opt) = self.opt(SET_REPLACE);
+        let what = format!("setsockopt({}, {})", self.opt(SET_REPLACE).0, enc.name);
+        let opt = self.opt(SET_REPLACE).1;
+        let req = enc.replace_request(self.family, num_counters, 0);
         sys::set_replace(
             &self.fd,
             level(self.family),
             opt,
-            &format!("setsockopt({what}, {})", enc.name),
-            &mut req,
+            &what,
+            req,
             layout::replace::COUNTERS,
             &mut old,
         )?;
@@ -274,7 +287,7 @@ impl XtSocket {
 
     /// GET_REVISION_MATCH / _TARGET: does the kernel support this revision?
     pub fn revision_supported(&self, kind: Kind, name: &str, revision: u8) -> Result<bool> {
-        if let Some(v) = self.revisions.borrow().get(name).and_then(|known| {
+        if let Some(v) = self.answers().get(name).and_then(|known| {
             known
                 .iter()
                 .find(|(k, r, _)| *k == kind && *r == revision)
@@ -302,8 +315,7 @@ impl XtSocket {
             }
             Err(e) => return Err(e.into()),
         };
-        self.revisions
-            .borrow_mut()
+        self.answers()
             .entry(name.to_string())
             .or_default()
             .push((kind, revision, ok));
@@ -311,7 +323,20 @@ impl XtSocket {
     }
 }
 
+impl XtSocket {
+    /// The revision answers had so far (a poisoned lock only means another
+    /// thread panicked while adding one: what is there is still right).
+    fn answers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<RevisionAnswer>>> {
+        self.revisions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 impl RevisionSource for XtSocket {
+    fn as_sync(&self) -> Option<&(dyn RevisionSource + Sync)> {
+        Some(self)
+    }
     fn supported(&self, family: Family, kind: Kind, name: &str, revision: u8) -> bool {
         if family != self.family {
             return true;

@@ -28,99 +28,94 @@ pub const MAX_PARAM: usize = 1023;
 
 /// Splits `line` (without its newline). Errors carry a 1-based column.
 pub fn split_words<'a>(line: &'a str) -> Result<Vec<Word<'a>>, (usize, String)> {
-    let mut words = Vec::with_capacity(24);
-    let mut cur: Vec<u8> = Vec::with_capacity(64);
-    let mut start = 0usize;
-    let mut in_word = false;
-    let mut quoted = false;
-    let mut quote_open: Option<usize> = None;
-    let mut escaped = false;
+    use std::borrow::Cow;
     let bytes = line.as_bytes();
-
-    let push = |cur: &mut Vec<u8>,
-                start: usize,
-                quoted: bool,
-                words: &mut Vec<Word<'a>>|
-     -> Result<(), (usize, String)> {
-        if cur.len() > MAX_PARAM {
-            return Err((
-                start + 1,
-                format!("parameter longer than {MAX_PARAM} bytes"),
-            ));
+    let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n');
+    let mut words = Vec::with_capacity(24);
+    let mut i = 0;
+    while i < bytes.len() {
+        if blank(bytes[i]) {
+            i += 1;
+            continue;
         }
-        // A word without quotes is the very bytes of the line: borrowed.
-        // Otherwise one allocation of the exact size; `cur` keeps its buffer
-        // for the next word.
-        let text = if quoted {
-            std::borrow::Cow::Owned(
-                std::str::from_utf8(cur)
-                    .map_err(|_| (start + 1, "the word is not valid UTF-8".to_string()))?
-                    .to_owned(),
-            )
-        } else {
-            std::borrow::Cow::Borrowed(&line[start..start + cur.len()])
+        let start = i;
+        // The unquoted part: up to a blank or an opening quote.
+        while i < bytes.len() && !blank(bytes[i]) && bytes[i] != b'"' {
+            i += 1;
+        }
+        let plain = start..i;
+        if i == bytes.len() || bytes[i] != b'"' {
+            if plain.len() > MAX_PARAM {
+                return Err((start + 1, too_long()));
+            }
+            words.push(Word {
+                text: Cow::Borrowed(&line[plain]),
+                column: start + 1,
+                quoted: false,
+            });
+            continue;
+        }
+        // A quoted part, which ends the word at its closing quote. Without
+        // escapes and unquoted text before it, the word is borrowed too.
+        let open = i;
+        i += 1;
+        let mut owned: Option<Vec<u8>> = None;
+        let mut from = i;
+        loop {
+            match bytes.get(i) {
+                None => {
+                    return Err((
+                        open + 1,
+                        "unterminated quote: expected a closing `\"' before the end of the line"
+                            .into(),
+                    ))
+                }
+                Some(b'\\') => {
+                    let buf = owned.get_or_insert_with(|| bytes[plain.clone()].to_vec());
+                    buf.extend_from_slice(&bytes[from..i]);
+                    match bytes.get(i + 1) {
+                        Some(&c) => buf.push(c),
+                        None => {
+                            return Err((
+                                open + 1,
+                                "unterminated quote: expected a closing `\"' before the end of the line"
+                                    .into(),
+                            ))
+                        }
+                    }
+                    i += 2;
+                    from = i;
+                }
+                Some(b'"') => break,
+                Some(_) => i += 1,
+            }
+        }
+        let text = match owned {
+            Some(mut buf) => {
+                buf.extend_from_slice(&bytes[from..i]);
+                Cow::Owned(
+                    String::from_utf8(buf)
+                        .map_err(|_| (start + 1, "the word is not valid UTF-8".to_string()))?,
+                )
+            }
+            None if plain.is_empty() => Cow::Borrowed(&line[from..i]),
+            None => Cow::Owned(format!("{}{}", &line[plain], &line[from..i])),
         };
-        cur.clear();
+        i += 1;
+        if text.len() > MAX_PARAM {
+            return Err((start + 1, too_long()));
+        }
         words.push(Word {
             text,
             column: start + 1,
-            quoted,
+            quoted: true,
         });
-        Ok(())
-    };
-
-    for (i, &b) in bytes.iter().enumerate() {
-        if quote_open.is_some() {
-            if escaped {
-                cur.push(b);
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                quote_open = None;
-                push(&mut cur, start, quoted, &mut words)?;
-                in_word = false;
-                quoted = false;
-            } else {
-                cur.push(b);
-            }
-            continue;
-        }
-        match b {
-            b'"' => {
-                if !in_word {
-                    start = i;
-                    in_word = true;
-                }
-                quote_open = Some(i);
-                quoted = true;
-            }
-            b' ' | b'\t' | b'\n' => {
-                if in_word {
-                    push(&mut cur, start, quoted, &mut words)?;
-                    in_word = false;
-                    quoted = false;
-                }
-            }
-            _ => {
-                if !in_word {
-                    start = i;
-                    in_word = true;
-                }
-                cur.push(b);
-            }
-        }
-    }
-    if let Some(q) = quote_open {
-        return Err((
-            q + 1,
-            "unterminated quote: expected a closing `\"' before the end of the line".into(),
-        ));
-    }
-    if in_word {
-        push(&mut cur, start, quoted, &mut words)?;
     }
     Ok(words)
+}
+
+fn too_long() -> String {
+    format!("parameter longer than {MAX_PARAM} bytes")
 }
 
 #[cfg(test)]

@@ -79,7 +79,8 @@ pub fn parse_partial(
         blocks: Vec::new(),
     };
     let mut current: Option<Block> = None;
-    let res = parse_lines(text, opts, revs, &mut script, &mut current);
+    let mut ahead = parse_ahead(text, opts, revs).into_iter().peekable();
+    let res = parse_lines(text, opts, revs, &mut ahead, &mut script, &mut current);
     match res {
         Ok(()) => (script, None),
         Err(e) => {
@@ -91,10 +92,105 @@ pub fn parse_partial(
     }
 }
 
-fn parse_lines(
-    text: &str,
+/// A rule line parsed ahead of the walk through the file: its line number,
+/// the table it was parsed for, and the outcome.
+type Ahead<'t> = (usize, &'t str, Result<Option<Op>>);
+
+/// Inputs smaller than this are parsed on the calling thread only.
+const PARALLEL_BYTES: usize = 256 * 1024;
+
+/// Parses the rule lines of a large input on every core (at most 4), ahead
+/// of [`parse_lines`], which walks the file in order as before and takes
+/// each rule line's outcome from here: what is reported, and in which order,
+/// does not change. Empty when the input is small, there is one core, or
+/// `revs` cannot be shared between threads.
+fn parse_ahead<'t>(
+    text: &'t str,
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
+) -> Vec<Ahead<'t>> {
+    if text.len() < PARALLEL_BYTES {
+        return Vec::new();
+    }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get().min(4))
+        .unwrap_or(1);
+    let shared = match revs.as_sync() {
+        Some(s) if threads > 1 => s,
+        _ => return Vec::new(),
+    };
+    // The rule lines and their tables, found the way parse_lines finds
+    // them (it checks the structure; a line taken for a rule here that is
+    // not one there is simply not used).
+    let mut todo: Vec<(usize, &str, &str)> = Vec::new();
+    let mut table: Option<&str> = None;
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let line = raw.strip_suffix('\n').unwrap_or(raw);
+        if line.is_empty() || line.starts_with('#') || line.starts_with(':') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('*') {
+            table = rest
+                .split([' ', '\t'])
+                .find(|s| !s.is_empty())
+                .filter(|t| opts.table.as_deref().is_none_or(|only| only == *t));
+            continue;
+        }
+        if line == "COMMIT" {
+            table = None;
+            continue;
+        }
+        if let Some(t) = table {
+            if line.len() <= MAX_LINE && !line.contains('\0') {
+                todo.push((i + 1, raw, t));
+            }
+        }
+    }
+    if todo.len() < 2 * threads {
+        return Vec::new();
+    }
+    // Each thread parses a run of lines up to its first error (the walk
+    // stops there, or earlier).
+    let run = |part: &[(usize, &'t str, &'t str)]| -> Vec<Ahead<'t>> {
+        let local = crate::ext::LocalRevisions::new(shared);
+        let mut out = Vec::with_capacity(part.len());
+        for &(line_no, raw, table) in part {
+            let lc = LineCtx {
+                file: &opts.file_name,
+                line: line_no,
+                text: raw,
+            };
+            let line = raw.strip_suffix('\n').unwrap_or(raw);
+            let r = parse_rule_line(&lc, line, table, opts, &local);
+            let failed = r.is_err();
+            out.push((line_no, table, r));
+            if failed {
+                break;
+            }
+        }
+        out
+    };
+    let chunk = todo.len().div_ceil(threads);
+    let mut parts = todo.chunks(chunk);
+    let first = parts.next().unwrap_or(&[]);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts.map(|p| s.spawn(move || run(p))).collect();
+        let mut all = run(first);
+        for h in handles {
+            // A thread that could not finish leaves its lines to the walk.
+            if let Ok(mut v) = h.join() {
+                all.append(&mut v);
+            }
+        }
+        all
+    })
+}
+
+fn parse_lines<'t>(
+    text: &'t str,
+    opts: &RestoreOptions,
+    revs: &dyn RevisionSource,
+    ahead: &mut std::iter::Peekable<std::vec::IntoIter<Ahead<'t>>>,
     script: &mut Script,
     current: &mut Option<Block>,
 ) -> Result<()> {
@@ -198,7 +294,12 @@ fn parse_lines(
             });
             continue;
         }
-        if let Some(op) = parse_rule_line(&lc, line, &block.table, opts, revs)? {
+        while ahead.next_if(|a| a.0 < line_no).is_some() {}
+        let parsed = match ahead.next_if(|a| a.0 == line_no) {
+            Some((_, table, r)) if table == block.table => r,
+            _ => parse_rule_line(&lc, line, &block.table, opts, revs),
+        };
+        if let Some(op) = parsed? {
             block.commands.push(Command { line: line_no, op });
         }
     }
@@ -631,14 +732,7 @@ fn parse_rule_line(
                         if attached.is_some() {
                             refuse_attached(lc, w, short)?;
                         }
-                        let arg = take_arg(
-                            lc,
-                            &mut cur,
-                            w,
-                            has,
-                            attached.clone(),
-                            &format!("--{lname}"),
-                        )?;
+                        let arg = take_arg(lc, &mut cur, w, has, attached.clone(), ("--", lname))?;
                         builtin_option(
                             lc,
                             &mut st,
@@ -677,7 +771,7 @@ fn parse_rule_line(
                                     w,
                                     Has::Required,
                                     attached.clone(),
-                                    &format!("--{}", spec.name),
+                                    ("--", spec.name),
                                 )?
                                 .unwrap_or_default(),
                             ),
@@ -689,7 +783,7 @@ fn parse_rule_line(
                                         w,
                                         Has::Required,
                                         attached.clone(),
-                                        &format!("--{}", spec.name),
+                                        ("--", spec.name),
                                     )?
                                     .unwrap_or_default(),
                                 );
@@ -740,22 +834,28 @@ fn parse_rule_line(
             continue;
         }
         if text.len() > 1 && text.starts_with('-') && !text.starts_with("--") {
-            let chars: Vec<char> = text[1..].chars().collect();
+            let flags = &text[1..];
             let mut k = 0;
-            while k < chars.len() {
-                let c = chars[k];
-                k += 1;
+            while let Some(c) = flags[k..].chars().next() {
+                k += c.len_utf8();
                 let has = short_has(c)
                     .ok_or_else(|| line_err(lc, w.column, format!("unknown option \"-{c}\"")))?;
-                let attached: String = chars[k..].iter().collect();
+                let attached = &flags[k..];
                 let arg = match has {
                     Has::No => None,
                     _ if !attached.is_empty() => {
                         refuse_attached(lc, w, c)?;
-                        k = chars.len();
-                        Some(attached)
+                        k = flags.len();
+                        Some(attached.to_string())
                     }
-                    _ => take_arg(lc, &mut cur, w, has, None, &format!("-{c}"))?,
+                    _ => take_arg(
+                        lc,
+                        &mut cur,
+                        w,
+                        has,
+                        None,
+                        ("-", c.encode_utf8(&mut [0u8; 4])),
+                    )?,
                 };
                 builtin_option(
                     lc,
@@ -801,14 +901,16 @@ fn take_arg(
     w: &Word,
     has: Has,
     attached: Option<String>,
-    what: &str,
+    what: (&str, &str),
 ) -> Result<Option<String>> {
+    // The option as written (`--dport`, `-p`), spelled out only for an error.
+    let what = || format!("{}{}", what.0, what.1);
     match has {
         Has::No => {
             if attached.is_some() {
                 return Err(lc.err(
                     w.column,
-                    format!("option `{what}' doesn't allow an argument"),
+                    format!("option `{}' doesn't allow an argument", what()),
                 ));
             }
             Ok(None)
@@ -818,7 +920,10 @@ fn take_arg(
                 return Ok(Some(a));
             }
             let next = cur.words.get(cur.i).ok_or_else(|| {
-                lc.err(w.column, format!("option \"{what}\" requires an argument"))
+                lc.err(
+                    w.column,
+                    format!("option \"{}\" requires an argument", what()),
+                )
             })?;
             cur.i += 1;
             Ok(Some(next.text.to_string()))
@@ -1515,5 +1620,126 @@ fn resolve6(host: &str) -> std::result::Result<Vec<Ipv6Addr>, String> {
     match crate::sys::resolve_ipv6(host) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(format!("host/network `{host}' not found")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ext::{AssumeLatest, Kind};
+
+    /// Every revision, like [`AssumeLatest`], but not shareable between
+    /// threads: the parse stays on the calling thread.
+    struct OneThread;
+
+    impl RevisionSource for OneThread {
+        fn supported(&self, _: Family, _: Kind, _: &str, _: u8) -> bool {
+            true
+        }
+    }
+
+    /// About 600 KB: two tables, the second one large, and `bad` lines
+    /// (line number, text) put in place of generated ones.
+    fn input(bad: &[(usize, &str)]) -> String {
+        let mut lines = vec![
+            "*raw".to_string(),
+            ":PREROUTING ACCEPT [0:0]".into(),
+            "-A PREROUTING -p udp --dport 53 -j CT --notrack".into(),
+            "COMMIT".into(),
+            "# the big one".into(),
+            "*filter".into(),
+            ":INPUT DROP [0:0]".into(),
+            ":FORWARD DROP [0:0]".into(),
+            ":OUTPUT ACCEPT [0:0]".into(),
+            ":SVC - [0:0]".into(),
+        ];
+        for i in 0..6000 {
+            lines.push(format!(
+                "-A SVC -s 10.{}.{}.0/24 -p tcp -m multiport --dports 80,443 -m comment --comment \"svc \\\"{i}\\\"\" -j ACCEPT",
+                i / 256,
+                i % 256
+            ));
+            if i % 1000 == 0 {
+                lines.push(String::new());
+                lines.push(":X{i} - [0:0]".replace("{i}", &i.to_string()));
+            }
+        }
+        lines.push("-A INPUT -j SVC".into());
+        lines.push("COMMIT".into());
+        for &(at, text) in bad {
+            lines[at - 1] = text.to_string();
+        }
+        let mut text = lines.join("\n");
+        text.push('\n');
+        assert!(text.len() >= PARALLEL_BYTES);
+        text
+    }
+
+    fn both(text: &str) -> (Result<Script>, Result<Script>) {
+        let opts = RestoreOptions::new(Family::V4);
+        (
+            parse(text, &opts, &AssumeLatest),
+            parse(text, &opts, &OneThread),
+        )
+    }
+
+    #[test]
+    fn a_large_input_parses_the_same_on_several_threads() {
+        let text = input(&[]);
+        assert!(
+            !parse_ahead(&text, &RestoreOptions::new(Family::V4), &AssumeLatest).is_empty()
+                || std::thread::available_parallelism().map_or(true, |n| n.get() < 2)
+        );
+        let (many, one) = both(&text);
+        let many = many.expect("parses");
+        assert_eq!(many.blocks.len(), 2);
+        assert_eq!(many, one.expect("parses"));
+    }
+
+    #[test]
+    fn the_first_error_in_the_file_is_the_one_reported() {
+        // Errors in both halves of the rule lines, and a structural error
+        // after them: the earliest wins, whichever thread saw it.
+        for bad in [
+            vec![(5000, "-A SVC -p tcp --dport 99999 -j ACCEPT")],
+            vec![
+                (1200, "-A SVC --bogus"),
+                (5000, "-A SVC -p tcp --dport 99999 -j ACCEPT"),
+            ],
+            vec![
+                (5000, "-A SVC -p tcp --dport 99999 -j ACCEPT"),
+                (3000, "*nat"),
+            ],
+            vec![
+                (2, "-A PREROUTING -m nosuchmatch"),
+                (5000, "-A SVC --bogus"),
+            ],
+        ] {
+            let text = input(&bad);
+            let (many, one) = both(&text);
+            let (many, one) = (many.unwrap_err(), one.unwrap_err());
+            assert_eq!(many.to_string(), one.to_string());
+            let first = bad.iter().map(|b| b.0).min().unwrap();
+            assert_eq!(many.line(), Some(first), "{many}");
+            // What parsed before the error is the same too.
+            let opts = RestoreOptions::new(Family::V4);
+            assert_eq!(
+                parse_partial(&text, &opts, &AssumeLatest).0,
+                parse_partial(&text, &opts, &OneThread).0
+            );
+        }
+    }
+
+    #[test]
+    fn restore_t_skips_other_tables_on_every_thread() {
+        let text = input(&[]);
+        let opts = RestoreOptions {
+            table: Some("raw".into()),
+            ..RestoreOptions::new(Family::V4)
+        };
+        let many = parse(&text, &opts, &AssumeLatest).expect("parses");
+        assert_eq!(many, parse(&text, &opts, &OneThread).expect("parses"));
+        assert_eq!(many.blocks.len(), 1);
+        assert_eq!(many.blocks[0].table, "raw");
     }
 }

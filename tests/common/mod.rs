@@ -158,6 +158,17 @@ pub struct Step<'a> {
 /// table's bytes and the save text. Returns a description of the first
 /// difference, or None.
 pub fn compare(family: Family, setup: &dyn Fn(&Netns), steps: &[Step]) -> Result<(), String> {
+    compare_via(family, setup, steps, None)
+}
+
+/// [`compare`], with the steps installed by the command `cli` (given the
+/// text on standard input) instead of the library when it is `Some`.
+pub fn compare_via(
+    family: Family,
+    setup: &dyn Fn(&Netns),
+    steps: &[Step],
+    cli: Option<&str>,
+) -> Result<(), String> {
     let reference = Netns::new("ref");
     let candidate = Netns::new("cand");
     setup(&reference);
@@ -165,17 +176,24 @@ pub fn compare(family: Family, setup: &dyn Fn(&Netns), steps: &[Step]) -> Result
     let counters = steps.iter().any(|s| s.counters);
     for (i, s) in steps.iter().enumerate() {
         let mut argv = vec![legacy(family, "restore")];
-        if s.noflush {
-            argv.push("-n");
-        }
-        if s.counters {
-            argv.push("-c");
-        }
+        argv.extend(argv_flags(s));
         let (rc, _, err) = reference.run(&argv, &iptables_atomic::text::to_bytes(s.text));
         if rc != 0 {
             return Err(format!(
                 "step {i}: iptables-legacy-restore refused it: {err}"
             ));
+        }
+        if let Some(bin) = cli {
+            let mut argv = vec![bin, "restore"];
+            if family == Family::V6 {
+                argv.push("-6");
+            }
+            argv.extend(argv_flags(s));
+            let (rc, _, err) = candidate.run(&argv, &iptables_atomic::text::to_bytes(s.text));
+            if rc != 0 {
+                return Err(format!("step {i}: {bin} exited with {rc}: {err}"));
+            }
+            continue;
         }
         iptables_atomic::Restorer::new(family)
             .netns(candidate.name.clone())
@@ -230,6 +248,18 @@ pub fn compare(family: Family, setup: &dyn Fn(&Netns), steps: &[Step]) -> Result
         ));
     }
     Ok(())
+}
+
+/// `-n` and `-c` as a step asks for them.
+fn argv_flags(s: &Step) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if s.noflush {
+        v.push("-n");
+    }
+    if s.counters {
+        v.push("-c");
+    }
+    v
 }
 
 /// The repository's own rule files.
