@@ -196,6 +196,22 @@ impl Restorer {
             Ok(s) => s,
             Err(_) => &AssumeLatest,
         };
+        // The plain kind of file (declarations, then -A lines, per table)
+        // goes straight from text to kernel entries, without the model;
+        // unless a table is new and must be checked in a scratch namespace
+        // first, which bisects the model when the kernel refuses it.
+        if let Ok(s) = &sock {
+            if !self.test && self.precheck != Precheck::Always {
+                if let Some(tables) = restore::encode_text(text, &self.options, s) {
+                    let existing = kernel::table_names(family)?;
+                    if self.precheck == Precheck::Never
+                        || tables.iter().all(|t| existing.contains(&t.name))
+                    {
+                        return self.install_direct(text, s, tables);
+                    }
+                }
+            }
+        }
         let (mut script, parse_error) = restore::parse_partial(text, &self.options, revs);
         if let Some(e) = parse_error {
             // iptables-restore works line by line: a command before the bad
@@ -377,6 +393,78 @@ impl Restorer {
                     .unwrap_or(Error::Kernel { table, message }));
             }
             Err(e) => return Err(at_table_line(e, &script)),
+        };
+        Ok(report)
+    }
+
+    /// Installs tables encoded by the direct path (every one of them exists,
+    /// or the mode is [`Precheck::Never`]), as [`Restorer::restore_str`]
+    /// installs the tables it builds.
+    fn install_direct(
+        &self,
+        text: &str,
+        sock: &XtSocket,
+        tables: Vec<blob::EncodedTable>,
+    ) -> Result<Report> {
+        let family = self.options.family;
+        let _lock = XtablesLock::acquire(self.wait)?;
+        let existing = kernel::table_names(family)?;
+        let auto = self.precheck == Precheck::Auto;
+        let mut order = tables;
+        if auto {
+            order.sort_by_key(|t| !existing.contains(&t.name));
+        }
+        let last = order.last().map(|t| t.name.clone());
+        let names: Vec<String> = order.iter().map(|t| t.name.clone()).collect();
+        let mut jobs = Vec::new();
+        for enc in order {
+            let name = enc.name.clone();
+            let exists = existing.contains(&name);
+            // As in restore_str: only a table replaced before another one
+            // may have to be put back.
+            let (previous, read_entries) = if exists && Some(&name) != last.as_ref() {
+                let (info, raw) = sock.read_encoded(&name)?;
+                (Some(raw), Some(info.num_entries))
+            } else if exists {
+                (None, None)
+            } else {
+                (None, apply::read_entries(&name, None))
+            };
+            let options = &self.options;
+            jobs.push(apply::Job {
+                sock,
+                previous,
+                read_entries,
+                table: Table {
+                    name: name.clone(),
+                    chains: Vec::new(),
+                },
+                name,
+                // After EAGAIN: the model path, from the text.
+                rebuild: Box::new(move |live| {
+                    let script = restore::parse(text, options, sock)?;
+                    apply::build_table(&script, false, live)
+                }),
+                encoded: Some(enc),
+            });
+        }
+        let mut report = Report::default();
+        report
+            .warnings
+            .extend(kernel::nft::mixed_backend_warning(family, &names));
+        report.tables = match apply::install_all(jobs) {
+            Ok(installed) => installed.into_iter().map(|i| i.committed).collect(),
+            Err(Error::Kernel { table, message }) if auto => {
+                return Err(self
+                    .locate_refusal(text, sock, &table)
+                    .unwrap_or(Error::Kernel { table, message }));
+            }
+            Err(e) => {
+                return Err(match restore::parse(text, &self.options, sock) {
+                    Ok(script) => at_table_line(e, &script),
+                    Err(_) => e,
+                })
+            }
         };
         Ok(report)
     }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use super::layout::{self, entry_layout, EntryLayout, ERROR_TARGET, EXT_HEADER, STANDARD_TARGET};
 use crate::error::{Error, Result};
 use crate::rules::{
-    ip_flags, Counters, Extension, Family, IpMatch, Table, Target, Verdict, HOOK_NAMES,
+    ip_flags, Counters, Extension, Family, IpMatch, Rule, Table, Target, Verdict, HOOK_NAMES,
 };
 
 /// A table ready for `IPT_SO_SET_REPLACE`.
@@ -445,4 +445,92 @@ impl Fill<'_> {
         }
         Ok(out)
     }
+}
+
+/// An entry that is not a rule, for [`append_fixed`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fixed<'a> {
+    /// A built-in chain's policy.
+    Policy(Verdict),
+    /// A user chain's ERROR head, carrying its name.
+    Head(&'a str),
+    /// A user chain's RETURN tail.
+    Tail,
+    /// The table's final ERROR entry.
+    End,
+}
+
+impl Fixed<'_> {
+    /// The entry's size.
+    pub(crate) fn size(self, family: Family) -> usize {
+        let l = entry_layout(family);
+        match self {
+            Fixed::Policy(_) | Fixed::Tail => l.size + STANDARD_TARGET,
+            Fixed::Head(_) | Fixed::End => l.size + ERROR_TARGET,
+        }
+    }
+}
+
+/// Appends an entry that is not a rule, laid out as [`encode_table`] lays
+/// it out.
+pub(crate) fn append_fixed(out: &mut Vec<u8>, family: Family, what: Fixed) -> Result<()> {
+    let l = entry_layout(family);
+    let start = out.len();
+    let size = what.size(family);
+    out.resize(start + size, 0);
+    let pos = start + l.size;
+    match what {
+        Fixed::Policy(v) => {
+            put_standard(out, pos, v.kernel_value());
+        }
+        Fixed::Tail => {
+            put_standard(out, pos, Verdict::Return.kernel_value());
+        }
+        Fixed::Head(name) => {
+            put_error(out, pos, name)?;
+        }
+        Fixed::End => {
+            put_error(out, pos, "ERROR")?;
+        }
+    }
+    out[start + l.target_offset..start + l.target_offset + 2]
+        .copy_from_slice(&(l.size as u16).to_ne_bytes());
+    out[start + l.next_offset..start + l.next_offset + 2]
+        .copy_from_slice(&(size as u16).to_ne_bytes());
+    Ok(())
+}
+
+/// Appends rule `r` as [`encode_table`] encodes it, except that the verdict
+/// of a jump, a goto or a fall-through is left zero: returns where it is in
+/// `out`, for the caller to write the offset once the layout is known.
+pub(crate) fn append_rule(out: &mut Vec<u8>, family: Family, r: &Rule) -> Result<Option<usize>> {
+    let l = entry_layout(family);
+    let start = out.len();
+    let size = piece_size(l, &Piece::Rule(r));
+    if size > u16::MAX as usize {
+        return Err(Error::Other("a rule is larger than 65535 bytes".into()));
+    }
+    out.resize(start + size, 0);
+    let goto = matches!(r.target, Target::Goto(_));
+    put_ip(&mut out[start..], l, &r.ip, family, goto)?;
+    let mut pos = start + l.size;
+    for m in &r.matches {
+        pos = put_extension(out, pos, m)?;
+    }
+    let target_offset = pos - start;
+    let mut verdict_at = None;
+    pos = match &r.target {
+        Target::Fallthrough | Target::Jump(_) | Target::Goto(_) => {
+            verdict_at = Some(pos + EXT_HEADER);
+            put_standard(out, pos, 0)
+        }
+        Target::Verdict(v) => put_standard(out, pos, v.kernel_value()),
+        Target::Extension(e) => put_extension(out, pos, e)?,
+    };
+    debug_assert_eq!(pos - start, size);
+    out[start + l.target_offset..start + l.target_offset + 2]
+        .copy_from_slice(&(target_offset as u16).to_ne_bytes());
+    out[start + l.next_offset..start + l.next_offset + 2]
+        .copy_from_slice(&(size as u16).to_ne_bytes());
+    Ok(verdict_at)
 }

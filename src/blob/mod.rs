@@ -3,7 +3,7 @@
 //! `IPT_SO_GET_ENTRIES` returns back into the model.
 
 mod decode;
-mod encode;
+pub(crate) mod encode;
 pub mod layout;
 
 pub use decode::{decode_policies, decode_table};

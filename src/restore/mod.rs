@@ -4,10 +4,12 @@
 //! in file order, with every rule already turned into kernel payloads. Nothing
 //! touches the kernel here, so a bad line anywhere means nothing is applied.
 
+mod direct;
 pub mod lexer;
 mod parser;
 pub mod writer;
 
+pub(crate) use direct::encode_text;
 pub use parser::{parse, parse_partial, parse_rule};
 
 use crate::rules::{Counters, Extension, Family, Rule, Verdict};

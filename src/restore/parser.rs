@@ -11,11 +11,11 @@ use crate::rules::{
     inv_flags, ip_flags, Counters, Family, Interface, IpMatch, Rule, Target, Verdict,
 };
 
-struct LineCtx<'a> {
-    file: &'a str,
-    line: usize,
+pub(super) struct LineCtx<'a> {
+    pub(super) file: &'a str,
+    pub(super) line: usize,
     /// The line's text (to count columns in bytes of the input).
-    text: &'a str,
+    pub(super) text: &'a str,
 }
 
 impl LineCtx<'_> {
@@ -97,7 +97,7 @@ pub fn parse_partial(
 type Ahead<'t> = (usize, &'t str, Result<Option<Op>>);
 
 /// Inputs smaller than this are parsed on the calling thread only.
-const PARALLEL_BYTES: usize = 256 * 1024;
+pub(super) const PARALLEL_BYTES: usize = 256 * 1024;
 
 /// Parses the rule lines of a large input on every core (at most 4), ahead
 /// of [`parse_lines`], which walks the file in order as before and takes
@@ -335,7 +335,7 @@ fn start_block(lc: &LineCtx, name: &str, opts: &RestoreOptions) -> Result<Block>
     })
 }
 
-fn parse_chain_line(lc: &LineCtx, rest: &str, opts: &RestoreOptions) -> Result<Op> {
+pub(super) fn parse_chain_line(lc: &LineCtx, rest: &str, opts: &RestoreOptions) -> Result<Op> {
     let mut fields = rest.split([' ', '\t']).filter(|s| !s.is_empty());
     let name = fields.next().ok_or_else(|| {
         lc.fail(
@@ -644,7 +644,7 @@ pub fn parse_rule(
     parse_rule_line(&lc, line, table, &opts, revs)
 }
 
-fn parse_rule_line(
+pub(super) fn parse_rule_line(
     lc: &LineCtx,
     line: &str,
     table: &str,

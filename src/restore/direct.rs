@@ -1,0 +1,586 @@
+//! The direct path of a restore: text → kernel blob, without the model.
+//!
+//! Most restore files are what iptables-save and kube-proxy write: per table
+//! the chain declarations, then `-A` lines, then `COMMIT`. For those, each
+//! rule line is parsed and encoded at once (on every core, at most 4, for a
+//! large input) into a buffer of entries in file order, and the table is
+//! then laid out from those bytes: nothing of a rule but its kernel bytes is
+//! kept, which is what makes a large restore cheap in memory (and, where
+//! fresh memory is costly, in time).
+//!
+//! Anything else — `-n`, `-T`, other commands (`-I`, `-D`, `-N`, `-P` …),
+//! a declaration after a rule, a table in two blocks, a built-in chain
+//! without a declared policy — and every error, is left to the model path
+//! ([`encode_text`] answers `None`), which then reports it exactly as
+//! before. The bytes are the model path's own: the same encoders write them
+//! (`blob::encode`), and tests compare the two.
+
+use std::ops::Range;
+
+use super::parser::{parse_chain_line, parse_rule_line, LineCtx, MAX_LINE, PARALLEL_BYTES};
+use super::{Op, RestoreOptions, TargetSpec};
+use crate::blob::encode::{append_fixed, append_rule, EncodedTable, Fixed, MAX_TABLE_BYTES};
+use crate::blob::layout::REPLACE_ROOM;
+use crate::ext::{LocalRevisions, RevisionSource};
+use crate::fasthash::FastMap;
+use crate::rules::{builtin_hooks, Counters, Family, Target, Verdict, HOOK_NAMES};
+
+/// One `*table … COMMIT` block as scanned.
+struct Block<'t> {
+    table: &'t str,
+    /// Chains: the table's built-in ones first (hook order), then the
+    /// declared user chains in declaration order.
+    chains: Vec<ChainDecl<'t>>,
+    /// Chain name → index in `chains`.
+    index: FastMap<String, u32>,
+    /// Its rule lines, as a range of the scan's rule lines.
+    rules: Range<usize>,
+}
+
+struct ChainDecl<'t> {
+    name: std::borrow::Cow<'t, str>,
+    /// The hook of a built-in chain.
+    hook: Option<usize>,
+    /// Policy and its counters (built-in chains, once declared).
+    policy: Option<(Verdict, Counters)>,
+}
+
+/// Where the verdict of an encoded rule points, once the layout is known.
+#[derive(Clone, Copy)]
+enum Fix {
+    /// Falls through: the next entry.
+    Next,
+    /// Jumps or goes to this chain (index in its block's chains).
+    Chain(u32),
+}
+
+/// One encoded rule in a thread's buffer.
+struct Encoded {
+    block: u32,
+    chain: u32,
+    start: usize,
+    len: u32,
+    /// The verdict to write, and where, relative to `start`.
+    fix: Option<(u32, Fix)>,
+    counters: Counters,
+}
+
+/// What one thread encoded: its rules in file order, their bytes.
+#[derive(Default)]
+struct Part {
+    bytes: Vec<u8>,
+    rules: Vec<Encoded>,
+}
+
+/// The tables of `text`, in the order of their blocks, encoded without the
+/// model; `None` when the input is not of the plain kind this path takes
+/// (see the module documentation) or has any error.
+pub(crate) fn encode_text(
+    text: &str,
+    opts: &RestoreOptions,
+    revs: &dyn RevisionSource,
+) -> Option<Vec<EncodedTable>> {
+    if opts.noflush || opts.table.is_some() {
+        return None;
+    }
+    let (blocks, lines) = scan(text, opts)?;
+    let parts = encode_rules(&blocks, &lines, opts, revs)?;
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| lay_out(opts.family, i as u32, b, &parts))
+        .collect()
+}
+
+/// Walks the file: blocks, declarations, and the rule lines (line number,
+/// text with its newline). `None` at anything this path does not take.
+#[allow(clippy::type_complexity)]
+fn scan<'t>(
+    text: &'t str,
+    opts: &RestoreOptions,
+) -> Option<(Vec<Block<'t>>, Vec<(usize, &'t str)>)> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut lines = Vec::new();
+    let mut open: Option<Block> = None;
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let line = raw.strip_suffix('\n').unwrap_or(raw);
+        if line.len() > MAX_LINE || line.contains('\0') {
+            return None;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('*') {
+            let name = rest.split([' ', '\t']).find(|s| !s.is_empty())?;
+            let hooks = builtin_hooks(name)?;
+            if open.is_some() || blocks.iter().any(|b| b.table == name) {
+                return None;
+            }
+            open = Some(Block {
+                table: name,
+                chains: hooks
+                    .iter()
+                    .map(|&h| ChainDecl {
+                        name: HOOK_NAMES[h].into(),
+                        hook: Some(h),
+                        policy: None,
+                    })
+                    .collect(),
+                index: hooks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &h)| (HOOK_NAMES[h].to_string(), i as u32))
+                    .collect(),
+                rules: lines.len()..lines.len(),
+            });
+            continue;
+        }
+        let block = open.as_mut()?;
+        if line == "COMMIT" {
+            if !raw.ends_with('\n')
+                || block
+                    .chains
+                    .iter()
+                    .any(|c| c.hook.is_some() && c.policy.is_none())
+            {
+                return None;
+            }
+            block.rules.end = lines.len();
+            blocks.push(open.take()?);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix(':') {
+            if block.rules.start != lines.len() {
+                // A declaration after a rule of the block.
+                return None;
+            }
+            let lc = LineCtx {
+                file: &opts.file_name,
+                line: i + 1,
+                text: raw,
+            };
+            let Op::DeclareChain {
+                name,
+                policy,
+                counters,
+            } = parse_chain_line(&lc, rest, opts).ok()?
+            else {
+                return None;
+            };
+            match block
+                .index
+                .get(&name)
+                .map(|&i| &mut block.chains[i as usize])
+            {
+                Some(c) if c.hook.is_some() => {
+                    c.policy = match policy.as_str() {
+                        "ACCEPT" => Some((Verdict::Accept, counters)),
+                        "DROP" => Some((Verdict::Drop, counters)),
+                        "-" => c.policy,
+                        _ => return None,
+                    }
+                }
+                Some(_) => return None,
+                None if policy == "-" => {
+                    block.index.insert(name.clone(), block.chains.len() as u32);
+                    block.chains.push(ChainDecl {
+                        name: name.into(),
+                        hook: None,
+                        policy: None,
+                    })
+                }
+                None => return None,
+            }
+            continue;
+        }
+        lines.push((i + 1, raw));
+    }
+    if open.is_some() {
+        return None;
+    }
+    Some((blocks, lines))
+}
+
+/// Parses and encodes every rule line, on several threads for a large
+/// input; the parts are in file order.
+fn encode_rules(
+    blocks: &[Block],
+    lines: &[(usize, &str)],
+    opts: &RestoreOptions,
+    revs: &dyn RevisionSource,
+) -> Option<Vec<Part>> {
+    let block_of = |at: usize| blocks.iter().position(|b| b.rules.contains(&at));
+    let run = |range: Range<usize>, revs: &dyn RevisionSource| -> Option<Part> {
+        // Room for every rule without growing (a grown buffer is copied
+        // and its memory touched twice): kernel entries take about four
+        // times the bytes of their text; room not used is never touched.
+        let text_bytes: usize = lines[range.clone()].iter().map(|l| l.1.len()).sum();
+        let mut part = Part {
+            bytes: Vec::with_capacity(8 * text_bytes + 4096),
+            rules: Vec::with_capacity(range.len()),
+        };
+        let mut bi = block_of(range.start).unwrap_or(0);
+        for at in range {
+            while !blocks[bi].rules.contains(&at) {
+                bi += 1;
+            }
+            let (b, idx) = (&blocks[bi], &blocks[bi].index);
+            let (line_no, raw) = lines[at];
+            let lc = LineCtx {
+                file: &opts.file_name,
+                line: line_no,
+                text: raw,
+            };
+            let line = raw.strip_suffix('\n').unwrap_or(raw);
+            let Op::Append { chain, rules } = (match parse_rule_line(&lc, line, b.table, opts, revs)
+            {
+                Ok(Some(op)) => op,
+                Ok(None) => continue,
+                Err(_) => return None,
+            }) else {
+                return None;
+            };
+            let chain = *idx.get(chain.as_str())?;
+            for spec in rules {
+                let mut rule = spec.rule;
+                let mut fix = None;
+                rule.target = match spec.target {
+                    TargetSpec::None => {
+                        fix = Some(Fix::Next);
+                        Target::Fallthrough
+                    }
+                    TargetSpec::Verdict(v) => Target::Verdict(v),
+                    TargetSpec::Named { name, ext, goto } => match idx.get(name.as_str()) {
+                        Some(&c) if b.chains[c as usize].hook.is_some() => return None,
+                        Some(&c) => {
+                            fix = Some(Fix::Chain(c));
+                            if goto {
+                                Target::Goto(name)
+                            } else {
+                                Target::Jump(name)
+                            }
+                        }
+                        None if goto => return None,
+                        None => Target::Extension(ext?),
+                    },
+                };
+                let start = part.bytes.len();
+                let verdict_at = append_rule(&mut part.bytes, opts.family, &rule).ok()?;
+                part.rules.push(Encoded {
+                    block: bi as u32,
+                    chain,
+                    start,
+                    len: (part.bytes.len() - start) as u32,
+                    fix: match (verdict_at, fix) {
+                        (Some(v), Some(f)) => Some(((v - start) as u32, f)),
+                        _ => None,
+                    },
+                    counters: rule.counters,
+                });
+            }
+        }
+        Some(part)
+    };
+    let threads = if lines.len() >= 64
+        && blocks.iter().map(|b| b.rules.len()).sum::<usize>() >= 64
+        && lines.iter().map(|l| l.1.len()).sum::<usize>() >= PARALLEL_BYTES
+    {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    } else {
+        1
+    };
+    let shared = revs.as_sync().filter(|_| threads > 1);
+    let Some(shared) = shared else {
+        return Some(vec![run(0..lines.len(), revs)?]);
+    };
+    let chunk = lines.len().div_ceil(threads);
+    let ranges: Vec<Range<usize>> = (0..threads)
+        .map(|t| (t * chunk).min(lines.len())..((t + 1) * chunk).min(lines.len()))
+        .collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ranges[1..]
+            .iter()
+            .map(|r| {
+                let r = r.clone();
+                s.spawn(move || run(r, &LocalRevisions::new(shared)))
+            })
+            .collect();
+        let first = run(ranges[0].clone(), &LocalRevisions::new(shared));
+        let mut parts = vec![first?];
+        for h in handles {
+            parts.push(h.join().ok()??);
+        }
+        Some(parts)
+    })
+}
+
+/// Lays out block `bi`'s table from its encoded rules: built-in chains in
+/// hook order (rules, policy), user chains by name (head, rules, tail), the
+/// final ERROR entry; jumps and fall-throughs written once offsets are known.
+fn lay_out(family: Family, bi: u32, b: &Block, parts: &[Part]) -> Option<EncodedTable> {
+    let n = b.chains.len();
+    // The block's rules by chain, in file order (a counting sort).
+    let mut count = vec![0usize; n + 1];
+    let mine = || {
+        parts
+            .iter()
+            .flat_map(|p| p.rules.iter().map(move |r| (p, r)))
+            .filter(|(_, r)| r.block == bi)
+    };
+    for (_, r) in mine() {
+        count[r.chain as usize + 1] += 1;
+    }
+    for c in 0..n {
+        count[c + 1] += count[c];
+    }
+    let mut next = count.clone();
+    let total_rules = count[n];
+    let mut by_chain: Vec<(&Part, &Encoded)> = Vec::with_capacity(total_rules);
+    // Filled in place: a placeholder first, then each slot once.
+    let placeholder = mine().next();
+    if let Some(p) = placeholder {
+        by_chain.resize(total_rules, p);
+    }
+    for (p, r) in mine() {
+        let c = r.chain as usize;
+        by_chain[next[c]] = (p, r);
+        next[c] += 1;
+    }
+    // Layout order: built-in chains by hook, then user chains by name in
+    // bytes (as libiptc sorts them).
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&x, &y| {
+        let (a, c) = (&b.chains[x], &b.chains[y]);
+        match (a.hook, c.hook) {
+            (Some(h), Some(k)) => h.cmp(&k),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => crate::text::to_bytes(&a.name).cmp(&crate::text::to_bytes(&c.name)),
+        }
+    });
+    // Offsets: where each chain's first rule goes.
+    let mut first_rule = vec![0usize; n];
+    let mut off = 0usize;
+    let mut entries = 0usize;
+    for &c in &order {
+        let ch = &b.chains[c];
+        if ch.hook.is_none() {
+            off += Fixed::Head(&ch.name).size(family);
+            entries += 1;
+        }
+        first_rule[c] = off;
+        off += by_chain[count[c]..count[c + 1]]
+            .iter()
+            .map(|(_, r)| r.len as usize)
+            .sum::<usize>();
+        entries += count[c + 1] - count[c] + 1;
+        off += match ch.policy {
+            Some((v, _)) => Fixed::Policy(v).size(family),
+            None => Fixed::Tail.size(family),
+        };
+    }
+    off += Fixed::End.size(family);
+    entries += 1;
+    if off > MAX_TABLE_BYTES {
+        return None;
+    }
+    let mut buf = Vec::with_capacity(REPLACE_ROOM + off);
+    buf.resize(REPLACE_ROOM, 0);
+    let mut counters = Vec::with_capacity(entries);
+    let (mut valid_hooks, mut hook_entry, mut underflow) = (0u32, [0u32; 5], [0u32; 5]);
+    for &c in &order {
+        let ch = &b.chains[c];
+        if ch.hook.is_none() {
+            append_fixed(&mut buf, family, Fixed::Head(&ch.name)).ok()?;
+            counters.push((Counters::default(), None));
+        }
+        if let Some(h) = ch.hook {
+            valid_hooks |= 1 << h;
+            hook_entry[h] = first_rule[c] as u32;
+        }
+        for (p, r) in &by_chain[count[c]..count[c + 1]] {
+            let at = buf.len();
+            buf.extend_from_slice(&p.bytes[r.start..r.start + r.len as usize]);
+            if let Some((v, fix)) = r.fix {
+                let to = match fix {
+                    Fix::Next => at - REPLACE_ROOM + r.len as usize,
+                    Fix::Chain(t) => first_rule[t as usize],
+                };
+                let v = at + v as usize;
+                buf[v..v + 4].copy_from_slice(&(to as i32).to_ne_bytes());
+            }
+            counters.push((r.counters, None));
+        }
+        match ch.policy {
+            Some((v, pc)) => {
+                underflow[ch.hook?] = (buf.len() - REPLACE_ROOM) as u32;
+                append_fixed(&mut buf, family, Fixed::Policy(v)).ok()?;
+                counters.push((pc, None));
+            }
+            None => {
+                append_fixed(&mut buf, family, Fixed::Tail).ok()?;
+                counters.push((Counters::default(), None));
+            }
+        }
+    }
+    append_fixed(&mut buf, family, Fixed::End).ok()?;
+    counters.push((Counters::default(), None));
+    debug_assert_eq!(buf.len(), REPLACE_ROOM + off);
+    let mut enc = EncodedTable::with_room(
+        b.table,
+        valid_hooks,
+        hook_entry,
+        underflow,
+        entries as u32,
+        buf,
+    );
+    enc.counters = counters;
+    Some(enc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ext::AssumeLatest;
+    use crate::rules::Table;
+
+    /// The model path: parse, build every table from empty, encode.
+    fn by_model(text: &str, opts: &RestoreOptions) -> Option<Vec<EncodedTable>> {
+        let script = crate::restore::parse(text, opts, &AssumeLatest).ok()?;
+        let mut out = Vec::new();
+        for name in crate::apply::table_order(&script) {
+            let t = crate::apply::build_table(&script, false, Table::new(&name)?).ok()?;
+            out.push(crate::blob::encode_table(opts.family, &t).ok()?);
+        }
+        Some(out)
+    }
+
+    fn files(dir: &str) -> Vec<std::path::PathBuf> {
+        let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(dir);
+        let mut v: Vec<_> = std::fs::read_dir(&d)
+            .expect("rules directory")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Same bytes, hooks and counters as the model path, for every rule file
+    /// of the repository it takes (with and without -c); it takes most.
+    #[test]
+    fn the_direct_path_encodes_what_the_model_path_encodes() {
+        let mut taken = 0;
+        let mut all = 0;
+        for (dir, family) in [
+            ("rules", Family::V4),
+            ("rules6", Family::V6),
+            ("rules-nokernel", Family::V4),
+        ] {
+            for f in files(dir) {
+                let text = crate::text::from_vec(std::fs::read(&f).expect("readable"));
+                for counters in [false, true] {
+                    all += 1;
+                    let opts = RestoreOptions {
+                        counters,
+                        ..RestoreOptions::new(family)
+                    };
+                    let Some(direct) = encode_text(&text, &opts, &AssumeLatest) else {
+                        continue;
+                    };
+                    taken += 1;
+                    let model = by_model(&text, &opts)
+                        .unwrap_or_else(|| panic!("{}: the model path refuses it", f.display()));
+                    assert_eq!(direct.len(), model.len(), "{}", f.display());
+                    for (d, m) in direct.iter().zip(&model) {
+                        assert!(d == m, "{} table {}: differs", f.display(), d.name);
+                    }
+                }
+            }
+        }
+        assert!(
+            taken * 10 >= all * 8,
+            "only {taken} of {all} took the direct path"
+        );
+    }
+
+    /// A large kube-proxy-like input, parsed on several threads: rules of
+    /// one chain spread over the parts, jumps forward and back, gotos,
+    /// fall-throughs, counters.
+    #[test]
+    fn a_large_input_on_several_threads() {
+        let mut t = String::from("*nat\n:PREROUTING ACCEPT [1:2]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [3:4]\n:POSTROUTING DROP [0:0]\n:KUBE-SERVICES - [0:0]\n");
+        let n = 3000;
+        for i in 0..n {
+            t.push_str(&format!(":SVC-{i:04} - [0:0]\n:SEP-{i:04} - [0:0]\n"));
+        }
+        t.push_str("-A PREROUTING -m comment --comment \"portals\" -j KUBE-SERVICES\n");
+        for i in 0..n {
+            t.push_str(&format!(
+                "[{i}:{}] -A KUBE-SERVICES -d 10.96.{}.{}/32 -p tcp -m comment --comment \"ns/svc-{i}\" -m tcp --dport 80 -j SVC-{i:04}\n",
+                i * 10,
+                i / 256,
+                i % 256
+            ));
+            t.push_str(&format!(
+                "-A SVC-{i:04} -m statistic --mode random --probability 0.5 -g SEP-{:04}\n-A SVC-{i:04} -j SEP-{i:04}\n",
+                n - 1 - i
+            ));
+            t.push_str(&format!(
+                "-A SEP-{i:04} -s 10.244.{}.{}/32 -j MARK --set-xmark 0x4000/0x4000\n-A SEP-{i:04} -p tcp -j DNAT --to-destination 10.244.{}.{}:8080\n-A SEP-{i:04} -m mark --mark 0x1\n",
+                i / 256,
+                i % 256,
+                i / 256,
+                i % 256
+            ));
+            if i % 500 == 0 {
+                t.push_str("-A POSTROUTING -s 10.0.0.0/8,192.168.0.0/16 -j MASQUERADE\n");
+            }
+        }
+        t.push_str("COMMIT\n*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n");
+        assert!(t.len() >= PARALLEL_BYTES);
+        for counters in [false, true] {
+            let opts = RestoreOptions {
+                counters,
+                ..RestoreOptions::new(Family::V4)
+            };
+            let direct = encode_text(&t, &opts, &AssumeLatest).expect("the direct path takes it");
+            let model = by_model(&t, &opts).expect("the model path takes it");
+            assert!(direct == model, "differs (counters: {counters})");
+        }
+    }
+
+    #[test]
+    fn other_inputs_are_left_to_the_model_path() {
+        let ok = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:X - [0:0]\n-A INPUT -j X\nCOMMIT\n";
+        let opts = RestoreOptions::new(Family::V4);
+        assert!(encode_text(ok, &opts, &AssumeLatest).is_some());
+        let noflush = RestoreOptions {
+            noflush: true,
+            ..RestoreOptions::new(Family::V4)
+        };
+        assert!(encode_text(ok, &noflush, &AssumeLatest).is_none());
+        for text in [
+            // A command other than -A.
+            ok.replace("-A INPUT -j X", "-I INPUT -j X"),
+            ok.replace("-A INPUT -j X", "-N Y"),
+            // A declaration after a rule.
+            ok.replace("-A INPUT -j X\n", "-A INPUT -j X\n:Y - [0:0]\n"),
+            // A built-in chain without its policy.
+            ok.replace(":FORWARD ACCEPT [0:0]\n", ""),
+            // Errors of every kind: the model path reports them.
+            ok.replace("-j X", "-j NOSUCH"),
+            ok.replace("-j X", "-g INPUT"),
+            ok.replace("-A INPUT", "-A NOSUCH"),
+            ok.replace("-A INPUT -j X", "-A INPUT -p tcp --dport 99999"),
+            ok.replace(":X - [0:0]", ":X - [0:0]\n:X - [0:0]"),
+            ok.replace("COMMIT\n", "COMMIT"),
+            ok.replace("COMMIT\n", ""),
+            format!("{ok}{ok}"),
+        ] {
+            assert!(encode_text(&text, &opts, &AssumeLatest).is_none(), "{text}");
+        }
+    }
+}
