@@ -99,12 +99,15 @@ fn scan<'t>(
     text: &'t str,
     opts: &RestoreOptions,
 ) -> Option<(Vec<Block<'t>>, Vec<(usize, &'t str)>)> {
+    if text.as_bytes().contains(&0) {
+        return None;
+    }
     let mut blocks: Vec<Block> = Vec::new();
-    let mut lines = Vec::new();
+    let mut lines = Vec::with_capacity(text.len() / 64);
     let mut open: Option<Block> = None;
     for (i, raw) in text.split_inclusive('\n').enumerate() {
         let line = raw.strip_suffix('\n').unwrap_or(raw);
-        if line.len() > MAX_LINE || line.contains('\0') {
+        if line.len() > MAX_LINE {
             return None;
         }
         if line.is_empty() || line.starts_with('#') {
