@@ -23,7 +23,8 @@
 //!
 //! Group `incremental`, one table (`nat`) of N rules:
 //! * `floor`: SET_REPLACE of that table's prebuilt blob;
-//! * `session`: `Session` changes one rule and commits, without reading.
+//! * `session`: `Session` changes one rule (through `chain_mut`) and
+//!   commits, without reading.
 //!
 //! Every iteration replaces a table of the same size as the one it replaces
 //! (the namespace is loaded first), as a periodic resync does.
@@ -306,10 +307,12 @@ fn incremental_suite(c: &mut Criterion) {
                 s.table_mut().chains[ci].rules.push(r);
             }
             let mut flip = 0usize;
+            // Changed through chain_mut, as a controller would: the commit
+            // rewrites that chain's entries in the table installed last.
             g.bench_function(BenchmarkId::new("session", n), |b| {
                 b.iter(|| {
                     flip ^= 1;
-                    s.table_mut().chains[ci].rules[idx] = versions[flip].clone();
+                    s.chain_mut(&chain).expect("chain").rules[idx] = versions[flip].clone();
                     s.commit().expect("commit")
                 })
             });

@@ -33,10 +33,11 @@
 use std::time::Duration;
 
 use crate::apply::{carried_counters, Committed};
-use crate::blob::encode_table;
+use crate::blob::encode::{append_rule, entries_mut, rewrite_policy, rule_size};
+use crate::blob::{encode_table_reusing, EncodedTable};
 use crate::error::{Error, Result};
 use crate::kernel::{self, NetnsGuard, XtSocket, XtablesLock};
-use crate::rules::{Counters, Family, Table, HOOK_NAMES};
+use crate::rules::{Chain, Counters, Family, Table, Target, HOOK_NAMES};
 
 /// A live table held in memory between commits. See the [module
 /// documentation](self).
@@ -50,6 +51,38 @@ pub struct Session {
     /// the table does not exist in the kernel yet.
     entries: Option<u32>,
     wait: Option<Duration>,
+    /// The buffers of the last encoding, written again by the next commit
+    /// (memory already in use, rather than fresh pages for every commit).
+    spare: Option<EncodedTable>,
+    /// What changed since `spare` was encoded.
+    dirty: Dirty,
+    /// Where each chain (by index in `table.chains`) is in `spare`; valid
+    /// while `dirty` is [`Dirty::Chains`].
+    spans: Vec<Span>,
+}
+
+/// What changed in the model since the last encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Dirty {
+    /// Anything ([`Session::table_mut`]): the next commit encodes it all.
+    All,
+    /// These chains only ([`Session::chain_mut`]): index and name.
+    Chains(Vec<(usize, String)>),
+}
+
+/// A chain's place in an encoded table.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    /// Offset of its first rule (for a user chain: after its head).
+    start: usize,
+    /// Bytes of its rules.
+    len: usize,
+    /// Index of its first rule's entry.
+    first: u32,
+    /// Its number of rules.
+    rules: u32,
+    /// A built-in chain (a policy entry after the rules).
+    builtin: bool,
 }
 
 impl Session {
@@ -66,6 +99,9 @@ impl Session {
                 .ok_or_else(|| Error::Other(format!("unknown table `{table}'")))?,
             entries: None,
             wait: None,
+            spare: None,
+            dirty: Dirty::All,
+            spans: Vec::new(),
         };
         if kernel::table_names(family)?.iter().any(|t| t == table) {
             s.read()?;
@@ -90,6 +126,7 @@ impl Session {
         }
         self.table = table;
         self.entries = Some(info.num_entries);
+        self.dirty = Dirty::All;
         Ok(())
     }
 
@@ -118,7 +155,25 @@ impl Session {
     /// wherever it moves (also when edited in place); a rule made anew
     /// ([`crate::rule`], [`crate::Rule::new`]) starts from its own counters.
     pub fn table_mut(&mut self) -> &mut Table {
+        self.dirty = Dirty::All;
         &mut self.table
+    }
+
+    /// One chain of the model, to change before the next commit (its rules
+    /// or, for a built-in chain, its policy), like [`Session::table_mut`].
+    /// The session remembers which chains were changed this way: when the
+    /// changed chains encode to as many bytes and rules as before (an
+    /// address, a port or a verdict changed), the next commit rewrites
+    /// just those entries of the table it installed last instead of
+    /// encoding the whole table again.
+    pub fn chain_mut(&mut self, name: &str) -> Option<&mut Chain> {
+        let i = self.table.chains.iter().position(|c| c.name == name)?;
+        if let Dirty::Chains(v) = &mut self.dirty {
+            if !v.iter().any(|(j, _)| *j == i) {
+                v.push((i, name.to_string()));
+            }
+        }
+        Some(&mut self.table.chains[i])
     }
 
     /// The number of entries of the live table as the session knows it
@@ -136,7 +191,25 @@ impl Session {
     /// the live table is as it was.
     pub fn commit(&mut self) -> Result<Committed> {
         let name = self.table.name.clone();
-        let mut enc = encode_table(self.sock.family(), &self.table)?;
+        let family = self.sock.family();
+        let patched = match (self.spare.take(), &self.dirty) {
+            (Some(mut spare), Dirty::Chains(d)) => {
+                if patch(&mut spare, family, &self.table, &self.spans, d)? {
+                    Ok(spare)
+                } else {
+                    Err(Some(spare))
+                }
+            }
+            (spare, _) => Err(spare),
+        };
+        let mut enc = match patched {
+            Ok(enc) => enc,
+            Err(spare) => {
+                let enc = encode_table_reusing(family, &self.table, spare)?;
+                self.spans = spans(family, &self.table);
+                enc
+            }
+        };
         let _lock = XtablesLock::acquire(self.wait)?;
         let live = match self.entries {
             Some(n) => n,
@@ -159,30 +232,142 @@ impl Session {
         if counters.iter().any(|c| *c != Counters::default()) {
             self.sock.add_counters(&name, &counters)?;
         }
-        Ok(Committed {
+        self.dirty = Dirty::Chains(Vec::new());
+        let committed = Committed {
             table: name,
             entries: enc.num_entries,
             bytes: enc.entries().len(),
             retries: 0,
-        })
+        };
+        self.spare = Some(enc);
+        Ok(committed)
     }
+}
+
+/// The chains of `table` in blob order, by index.
+fn blob_order(table: &Table) -> Vec<usize> {
+    let hook = |name: &str| HOOK_NAMES.iter().position(|h| *h == name);
+    let mut order: Vec<usize> = (0..table.chains.len()).collect();
+    // Built-in chains first by hook, then user chains by name in bytes.
+    let keys: Vec<(bool, Option<usize>, std::borrow::Cow<'_, [u8]>)> = table
+        .chains
+        .iter()
+        .map(|c| {
+            let builtin = c.is_builtin();
+            (
+                !builtin,
+                if builtin { hook(&c.name) } else { None },
+                crate::text::to_bytes(&c.name),
+            )
+        })
+        .collect();
+    if !order.is_sorted_by(|&a, &b| keys[a] <= keys[b]) {
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    }
+    order
+}
+
+/// Where each chain of `table` is in its encoding (see [`Span`]).
+fn spans(family: Family, table: &Table) -> Vec<Span> {
+    let l = crate::blob::layout::entry_layout(family);
+    let fixed = l.size + crate::blob::layout::STANDARD_TARGET;
+    let head = l.size + crate::blob::layout::ERROR_TARGET;
+    let mut out = vec![Span::default(); table.chains.len()];
+    let (mut off, mut entry) = (0usize, 0u32);
+    for ci in blob_order(table) {
+        let c = &table.chains[ci];
+        if !c.is_builtin() {
+            off += head;
+            entry += 1;
+        }
+        let len: usize = c.rules.iter().map(|r| rule_size(family, r)).sum();
+        out[ci] = Span {
+            start: off,
+            len,
+            first: entry,
+            rules: c.rules.len() as u32,
+            builtin: c.is_builtin(),
+        };
+        off += len + fixed;
+        entry += c.rules.len() as u32 + 1;
+    }
+    out
+}
+
+/// Rewrites the changed chains `dirty` of `table` in `enc`, the table as
+/// encoded last (laid out as `spans` says), when each still takes as many
+/// rules and bytes; `false` (and `enc` possibly half written: the caller
+/// encodes it all again) when one does not.
+fn patch(
+    enc: &mut EncodedTable,
+    family: Family,
+    table: &Table,
+    spans: &[Span],
+    dirty: &[(usize, String)],
+) -> Result<bool> {
+    if spans.len() != table.chains.len() {
+        return Ok(false);
+    }
+    // Chain name → index, made when a changed rule jumps somewhere.
+    let mut index: Option<crate::fasthash::FastMap<&str, usize>> = None;
+    let mut bytes = Vec::new();
+    for (ci, name) in dirty {
+        let (c, span) = (&table.chains[*ci], spans[*ci]);
+        // Renamed, made built-in or user, or another number of rules: the
+        // layout is not the one encoded last.
+        if c.name != *name || c.is_builtin() != span.builtin || c.rules.len() as u32 != span.rules {
+            return Ok(false);
+        }
+        bytes.clear();
+        let mut verdicts = Vec::new();
+        for r in &c.rules {
+            if let Some(at) = append_rule(&mut bytes, family, r)? {
+                let to = match &r.target {
+                    Target::Jump(t) | Target::Goto(t) => {
+                        let index = index.get_or_insert_with(|| {
+                            table
+                                .chains
+                                .iter()
+                                .enumerate()
+                                .map(|(i, c)| (c.name.as_str(), i))
+                                .collect()
+                        });
+                        match index.get(t.as_str()) {
+                            Some(&i) if !table.chains[i].is_builtin() => spans[i].start,
+                            _ => return Ok(false),
+                        }
+                    }
+                    // Falls through: the next entry.
+                    _ => span.start + bytes.len(),
+                };
+                verdicts.push((at, to));
+            }
+        }
+        if bytes.len() != span.len {
+            return Ok(false);
+        }
+        for (at, to) in verdicts {
+            bytes[at..at + 4].copy_from_slice(&(to as i32).to_ne_bytes());
+        }
+        entries_mut(enc)[span.start..span.start + span.len].copy_from_slice(&bytes);
+        let first = span.first as usize;
+        for (k, r) in c.rules.iter().enumerate() {
+            enc.counters[first + k] = (r.counters, r.origin);
+        }
+        if let Some(v) = c.policy {
+            let at = span.start + span.len;
+            rewrite_policy(enc, family, at, v);
+            enc.counters[first + c.rules.len()] = (c.counters, c.origin);
+        }
+    }
+    Ok(true)
 }
 
 /// Points every rule and policy at the entry it now is in the kernel (the
 /// blob order of [`Table::ordered_chains`]), so the next commit carries its
 /// counters over whole.
 fn renumber(table: &mut Table) {
-    let hook = |name: &str| HOOK_NAMES.iter().position(|h| *h == name);
-    let mut order: Vec<usize> = (0..table.chains.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (ca, cb) = (&table.chains[a], &table.chains[b]);
-        match (ca.is_builtin(), cb.is_builtin()) {
-            (true, true) => hook(&ca.name).cmp(&hook(&cb.name)),
-            (true, false) => std::cmp::Ordering::Less,
-            (false, true) => std::cmp::Ordering::Greater,
-            (false, false) => crate::text::to_bytes(&ca.name).cmp(&crate::text::to_bytes(&cb.name)),
-        }
-    });
+    let order = blob_order(table);
     let zero = Counters::default();
     let mut i = 0u32;
     for ci in order {

@@ -23,8 +23,10 @@ const BASE: u32 = 0x10FF80;
 /// Whether `b` holds a genuine character of the escape range (or the start
 /// of one): `F4 8F BE`/`F4 8F BF`.
 fn has_escape_prefix(b: &[u8]) -> bool {
-    b.windows(3)
-        .any(|w| w[0] == 0xF4 && w[1] == 0x8F && (w[2] == 0xBE || w[2] == 0xBF))
+    // Almost all text has no 0xF4 byte at all (a fast search).
+    b.contains(&0xF4)
+        && b.windows(3)
+            .any(|w| w[0] == 0xF4 && w[1] == 0x8F && (w[2] == 0xBE || w[2] == 0xBF))
 }
 
 fn push_escaped(out: &mut String, byte: u8) {

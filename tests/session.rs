@@ -66,6 +66,81 @@ fn change_one_rule_and_commit_twice() {
     );
 }
 
+/// The rules of [`chain_mut_patches_what_a_full_encoding_would_install`]:
+/// user chains before and after the changed ones in the blob, jumps to
+/// them, a fall-through rule, counters.
+const PATCH_RULES: &str =
+    "*filter\n:INPUT ACCEPT [1:2]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+    :a-first - [0:0]\n:m-middle - [0:0]\n:z-last - [0:0]\n\
+    [5:300] -A INPUT -i lo -j ACCEPT\n\
+    [7:420] -A INPUT -p tcp -m tcp --dport 22 -j a-first\n\
+    [1:60] -A INPUT -s 10.1.0.0/16\n\
+    [2:120] -A INPUT -j z-last\n\
+    [3:180] -A a-first -p tcp -m tcp --dport 80 -j m-middle\n\
+    [4:240] -A m-middle -d 10.0.0.1/32 -j ACCEPT\n\
+    [6:360] -A m-middle -g z-last\n\
+    [8:480] -A z-last -j DROP\n\
+    COMMIT\n";
+
+/// Changes through `chain_mut` rewrite just those entries of the table the
+/// session installed last (when their size holds) or encode it all again
+/// (when it does not); either way the kernel must hold exactly what a full
+/// encoding of the same model installs: the same bytes, the same counters.
+#[test]
+fn chain_mut_patches_what_a_full_encoding_would_install() {
+    let patched = Netns::new("patch");
+    let full = Netns::new("full");
+    for ns in [&patched, &full] {
+        let (code, _, err) = ns.run(&["iptables-legacy-restore", "-c"], PATCH_RULES.as_bytes());
+        assert_eq!(code, 0, "{err}");
+    }
+    let mut p = Session::open(Family::V4, Some(&patched.name), "filter").unwrap();
+    let mut f = Session::open(Family::V4, Some(&full.name), "filter").unwrap();
+    let r = |args: &str| rule(Family::V4, "filter", args).unwrap();
+    type Step = Box<dyn Fn(&mut iptables_atomic::Chain)>;
+    let steps: Vec<(&str, Step)> = vec![
+        // Nothing changed yet: the first commit encodes everything.
+        ("INPUT", Box::new(|_| {})),
+        // Same size: a port, a jump target, a verdict.
+        (
+            "a-first",
+            Box::new(move |c| c.rules[0] = r("-p tcp --dport 8080 -j z-last")),
+        ),
+        (
+            "INPUT",
+            Box::new(move |c| c.rules[1] = r("-p tcp --dport 2222 -j m-middle")),
+        ),
+        ("m-middle", Box::new(move |c| c.rules[1] = r("-j a-first"))),
+        ("z-last", Box::new(move |c| c.rules[0] = r("-j ACCEPT"))),
+        // A policy.
+        ("FORWARD", Box::new(|c| c.policy = Some(Verdict::Accept))),
+        // Other sizes: encoded whole again.
+        (
+            "m-middle",
+            Box::new(move |c| c.rules.push(r("-p udp --dport 53 -j ACCEPT"))),
+        ),
+        (
+            "z-last",
+            Box::new(move |c| c.rules[0] = r("-m comment --comment longer -j ACCEPT")),
+        ),
+        // And the same size again after that.
+        ("INPUT", Box::new(move |c| c.rules[2] = r("-s 10.2.0.0/16"))),
+    ];
+    for (i, (chain, change)) in steps.iter().enumerate() {
+        change(p.chain_mut(chain).unwrap());
+        change(f.table_mut().chain_mut(chain).unwrap());
+        p.commit().unwrap_or_else(|e| panic!("step {i}: {e}"));
+        f.commit().unwrap_or_else(|e| panic!("step {i}: {e}"));
+        assert_eq!(
+            patched.raw(Family::V4, "filter", true),
+            full.raw(Family::V4, "filter", true),
+            "step {i} ({chain}): kernel bytes and counters"
+        );
+        assert_eq!(save(&patched, true), save(&full, true), "step {i}");
+    }
+    assert!(save(&patched, false).contains("-A m-middle -j a-first"));
+}
+
 #[test]
 fn someone_else_replacing_the_table_is_eagain_and_reload_recovers() {
     let ns = Netns::new("sess");

@@ -242,6 +242,18 @@ pub const MAX_TABLE_BYTES: usize = 512 * 1024 * 1024;
 
 /// Encodes a table. Jumps must name user chains of the table.
 pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
+    encode_table_reusing(family, table, None)
+}
+
+/// [`encode_table`] into the buffers of an earlier encoding, `spare`: a
+/// caller that encodes a large table again and again (a [`crate::Session`])
+/// writes into memory it already has, instead of fresh pages that the
+/// kernel must first clear.
+pub fn encode_table_reusing(
+    family: Family,
+    table: &Table,
+    spare: Option<EncodedTable>,
+) -> Result<EncodedTable> {
     let l = entry_layout(family);
     let chains = table.ordered_chains();
     let mut pieces: Vec<(Piece, Option<usize>)> = Vec::new(); // (piece, hook when it starts a builtin chain)
@@ -308,7 +320,15 @@ pub fn encode_table(family: Family, table: &Table) -> Result<EncodedTable> {
     // header first. Big tables are filled by two threads, each writing the
     // entries of one half in place (split at an entry boundary).
     let n = pieces.len();
-    let mut buf = vec![0u8; layout::REPLACE_ROOM + off];
+    let mut buf = match spare {
+        Some(s) => {
+            let mut buf = s.buf;
+            buf.clear();
+            buf.resize(layout::REPLACE_ROOM + off, 0);
+            buf
+        }
+        None => vec![0u8; layout::REPLACE_ROOM + off],
+    };
     let entries = &mut buf[layout::REPLACE_ROOM..];
     let (first, second) = if n >= PARALLEL_FROM {
         let mid = n / 2;
@@ -533,4 +553,22 @@ pub(crate) fn append_rule(out: &mut Vec<u8>, family: Family, r: &Rule) -> Result
     out[start + l.next_offset..start + l.next_offset + 2]
         .copy_from_slice(&(size as u16).to_ne_bytes());
     Ok(verdict_at)
+}
+
+/// The size of rule `r`'s entry.
+pub(crate) fn rule_size(family: Family, r: &Rule) -> usize {
+    piece_size(entry_layout(family), &Piece::Rule(r))
+}
+
+/// Rewrites one built-in chain's policy entry at `at` (an offset into the
+/// entries) of an encoded table.
+pub(crate) fn rewrite_policy(enc: &mut EncodedTable, family: Family, at: usize, v: Verdict) {
+    let l = entry_layout(family);
+    let buf = &mut enc.buf[layout::REPLACE_ROOM..];
+    put_standard(buf, at + l.size, v.kernel_value());
+}
+
+/// The entries of an encoded table, to overwrite in place.
+pub(crate) fn entries_mut(enc: &mut EncodedTable) -> &mut [u8] {
+    &mut enc.buf[layout::REPLACE_ROOM..]
 }

@@ -7,4 +7,4 @@ pub(crate) mod encode;
 pub mod layout;
 
 pub use decode::{decode_policies, decode_table};
-pub use encode::{encode_table, EncodedTable};
+pub use encode::{encode_table, encode_table_reusing, EncodedTable};

@@ -352,15 +352,12 @@ fn lay_out(family: Family, bi: u32, b: &Block, parts: &[Part]) -> Option<Encoded
     // Layout order: built-in chains by hook, then user chains by name in
     // bytes (as libiptc sorts them).
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&x, &y| {
-        let (a, c) = (&b.chains[x], &b.chains[y]);
-        match (a.hook, c.hook) {
-            (Some(h), Some(k)) => h.cmp(&k),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => crate::text::to_bytes(&a.name).cmp(&crate::text::to_bytes(&c.name)),
-        }
-    });
+    let keys: Vec<_> = b
+        .chains
+        .iter()
+        .map(|c| (c.hook.is_none(), c.hook, crate::text::to_bytes(&c.name)))
+        .collect();
+    order.sort_by(|&x, &y| keys[x].cmp(&keys[y]));
     // Offsets: where each chain's first rule goes.
     let mut first_rule = vec![0usize; n];
     let mut off = 0usize;

@@ -448,7 +448,12 @@ impl Table {
                 .unwrap_or(usize::MAX)
         });
         let mut user: Vec<&Chain> = self.chains.iter().filter(|c| !c.is_builtin()).collect();
-        user.sort_by(|a, b| crate::text::to_bytes(&a.name).cmp(&crate::text::to_bytes(&b.name)));
+        // A table read from the kernel (a Session's) is in this order already.
+        if !user
+            .is_sorted_by(|a, b| crate::text::to_bytes(&a.name) <= crate::text::to_bytes(&b.name))
+        {
+            user.sort_by_cached_key(|c| crate::text::to_bytes(&c.name));
+        }
         builtin.extend(user);
         builtin
     }
