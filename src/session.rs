@@ -7,7 +7,10 @@
 //! without reading the kernel again. It knows the entry count of the table
 //! it installed last, which the kernel wants to hear (`num_counters`), and
 //! which kernel entry every kept rule came from, so rules that were kept
-//! keep their packet and byte counters.
+//! keep their packet and byte counters. Changes made through
+//! [`Session::chain_mut`] are tracked by chain, and a commit whose changed
+//! chains kept their size rewrites only their entries in the table it
+//! installed last; the session keeps that table's buffer between commits.
 //!
 //! If someone else replaced the table in the meantime, the kernel answers
 //! EAGAIN and [`Session::commit`] returns that error unchanged
@@ -166,6 +169,16 @@ impl Session {
     /// address, a port or a verdict changed), the next commit rewrites
     /// just those entries of the table it installed last instead of
     /// encoding the whole table again.
+    ///
+    /// ```no_run
+    /// use iptables_atomic::{rule, Family, Session};
+    ///
+    /// let mut s = Session::open(Family::V4, Some("lab"), "nat")?;
+    /// let r = rule(Family::V4, "nat", "-p tcp -j DNAT --to-destination 10.244.0.7:8080")?;
+    /// s.chain_mut("KUBE-SEP-X").expect("chain").rules[0] = r;
+    /// s.commit()?; // one SET_REPLACE
+    /// # Ok::<(), iptables_atomic::Error>(())
+    /// ```
     pub fn chain_mut(&mut self, name: &str) -> Option<&mut Chain> {
         let i = self.table.chains.iter().position(|c| c.name == name)?;
         if let Dirty::Chains(v) = &mut self.dirty {
