@@ -4,8 +4,9 @@
 //! namespace is never touched).
 //!
 //! Group `restore`, one id per case and size:
-//! * `build`: parse + build + encode in-process (no kernel call but the
-//!   revision probes, asked once);
+//! * `build`: parse + encode in-process, as a restore does it (the direct
+//!   path for these plain files; no kernel call but the revision probes,
+//!   asked once);
 //! * `floor`: SET_REPLACE of prebuilt blobs, one per table (GET_INFO for the
 //!   entry count, then the replace) — the kernel's own cost, the floor;
 //! * `library`, `library-check-first`: `Restorer::restore_str` in the
@@ -140,9 +141,14 @@ fn rules_file(n: usize, text: &str, tag: &str) -> PathBuf {
     path
 }
 
-/// Parse, build every table from empty, encode.
+/// Parse and encode every table from empty, as a restore does: straight
+/// from text to entries for these plain files (the model path otherwise).
 fn build(text: &str, revs: &dyn RevisionSource) -> Vec<blob::EncodedTable> {
-    let script = parse(text, &RestoreOptions::new(Family::V4), revs).expect("parse");
+    let opts = RestoreOptions::new(Family::V4);
+    if let Some(tables) = iptables_atomic::restore::encode_text(text, &opts, revs) {
+        return tables;
+    }
+    let script = parse(text, &opts, revs).expect("parse");
     apply::build_tables(&script, false, |n| Ok(Table::new(n).expect("table")))
         .expect("build")
         .values()

@@ -73,9 +73,14 @@ struct Part {
 }
 
 /// The tables of `text`, in the order of their blocks, encoded without the
-/// model; `None` when the input is not of the plain kind this path takes
-/// (see the module documentation) or has any error.
-pub(crate) fn encode_text(
+/// model (each built from empty, as a restore without `-n` builds it):
+/// what [`crate::Restorer::restore_str`] installs for a plain file.
+/// `None` when the input is not of the plain kind this path takes (per
+/// table the chain declarations, every built-in chain's policy among them,
+/// then `-A` lines; no `-n`, no `-T`) or has any error: then
+/// [`crate::restore::parse`] and [`crate::apply::build_table`] give the
+/// tables or say what is wrong.
+pub fn encode_text(
     text: &str,
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,

@@ -9,7 +9,7 @@ pub mod lexer;
 mod parser;
 pub mod writer;
 
-pub(crate) use direct::encode_text;
+pub use direct::encode_text;
 pub use parser::{parse, parse_partial, parse_rule};
 
 use crate::rules::{Counters, Extension, Family, Rule, Verdict};
