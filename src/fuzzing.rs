@@ -18,18 +18,35 @@ fn family_of(data: &[u8]) -> (Family, &[u8]) {
     }
 }
 
-/// The restore parser on any input (first byte: odd = IPv6).
+/// The restore parser on any input (first byte: odd = IPv6; bit 1: `-c`),
+/// and the direct path against it: whatever the direct path encodes, the
+/// model path must accept and encode to the same tables.
 pub fn parse_input(data: &[u8]) {
     let (family, rest) = family_of(data);
+    let opts = RestoreOptions {
+        counters: data.first().is_some_and(|b| b & 2 != 0),
+        ..RestoreOptions::new(family)
+    };
     let text = crate::text::from_bytes(rest);
-    if let Ok(script) = parse(&text, &RestoreOptions::new(family), &AssumeLatest) {
-        for name in table_order(&script) {
-            if let Some(t) = Table::new(&name) {
-                if let Ok(t) = build_table(&script, false, t) {
-                    let _ = encode_table(family, &t);
+    let direct = crate::restore::encode_text(&text, &opts, &AssumeLatest);
+    let mut model = Some(Vec::new());
+    match parse(&text, &opts, &AssumeLatest) {
+        Ok(script) => {
+            for name in table_order(&script) {
+                let encoded = Table::new(&name)
+                    .and_then(|t| build_table(&script, false, t).ok())
+                    .and_then(|t| encode_table(family, &t).ok());
+                match (encoded, model.as_mut()) {
+                    (Some(e), Some(m)) => m.push(e),
+                    _ => model = None,
                 }
             }
         }
+        Err(_) => model = None,
+    }
+    if let Some(direct) = direct {
+        let model = model.expect("the direct path took an input the model path refuses");
+        assert!(direct == model, "the direct path encodes differently");
     }
 }
 
