@@ -18,6 +18,21 @@ fn family_of(data: &[u8]) -> (Family, &[u8]) {
     }
 }
 
+/// Rule lines in a plain file, for the direct path (first byte as for
+/// [`parse_input`]; the rest: the lines after a fixed head that declares
+/// every built-in chain of `filter` and three user chains).
+pub fn direct_input(data: &[u8]) {
+    let (head, rest) = data.split_at(data.len().min(1));
+    let mut text = head.to_vec();
+    text.extend_from_slice(
+        b"*filter\n:INPUT ACCEPT [1:2]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+          :A - [0:0]\n:B - [0:0]\n:C - [0:0]\n",
+    );
+    text.extend_from_slice(rest);
+    text.extend_from_slice(b"\nCOMMIT\n");
+    parse_input(&text);
+}
+
 /// The restore parser on any input (first byte: odd = IPv6; bit 1: `-c`),
 /// and the direct path against it: whatever the direct path encodes, the
 /// model path must accept and encode to the same tables.

@@ -1,7 +1,7 @@
 //! Replays every input under fuzz/regressions/ (and the repository's rule
 //! files, the fuzzers' seeds) through the fuzz entry points.
 
-use iptables_atomic::fuzzing::{decode_input, parse_input, round_trip};
+use iptables_atomic::fuzzing::{decode_input, direct_input, parse_input, round_trip};
 
 fn files(dir: &str) -> Vec<Vec<u8>> {
     let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
@@ -29,6 +29,10 @@ fn regressions_and_seeds_replay_cleanly() {
     }
     for data in files("fuzz/regressions/round_trip") {
         round_trip(&data);
+        n += 1;
+    }
+    for data in files("fuzz/regressions/direct") {
+        direct_input(&data);
         n += 1;
     }
     // Seeds: our rule files, as IPv4 (first byte even) and IPv6 (odd).
