@@ -310,7 +310,6 @@ pub fn encode_table_reusing(
 
     let ctx = Fill {
         family,
-        l,
         table: &table.name,
         pieces: &pieces,
         offsets: &offsets,
@@ -376,7 +375,6 @@ const PARALLEL_FROM: usize = 8192;
 /// What filling entries needs to know about the whole table.
 struct Fill<'a> {
     family: Family,
-    l: &'a EntryLayout,
     table: &'a str,
     pieces: &'a [(Piece<'a>, Option<usize>)],
     offsets: &'a [usize],
@@ -395,7 +393,7 @@ impl Fill<'_> {
     /// Encodes the entries of `range` into `buf`, which holds exactly their
     /// bytes and is zeroed.
     fn fill(&self, range: std::ops::Range<usize>, buf: &mut [u8]) -> Result<Filled> {
-        let (family, l, offsets) = (self.family, self.l, self.offsets);
+        let (family, offsets) = (self.family, self.offsets);
         let base = offsets[range.start];
         let mut out = Filled {
             counters: Vec::with_capacity(range.len()),
@@ -414,53 +412,37 @@ impl Fill<'_> {
                 out.hook_entry[*h] = offsets[i] as u32;
             }
             let start = offsets[i] - base;
-            let mut pos = start + l.size;
             let mut counters = (Counters::default(), None);
-            match p {
+            let end = match p {
                 Piece::Rule(r) => {
-                    let goto = matches!(r.target, Target::Goto(_));
-                    put_ip(&mut buf[start..], l, &r.ip, family, goto)?;
-                    for m in &r.matches {
-                        pos = put_extension(buf, pos, m)?;
-                    }
-                    let target_offset = pos - start;
-                    pos = match &r.target {
-                        Target::Fallthrough => put_standard(buf, pos, offsets[i + 1] as i32),
-                        Target::Verdict(v) => put_standard(buf, pos, v.kernel_value()),
+                    let to = match &r.target {
+                        Target::Fallthrough => offsets[i + 1],
                         Target::Jump(c) | Target::Goto(c) => {
-                            let to = self.chain_start.get(c.as_str()).ok_or_else(|| {
+                            *self.chain_start.get(c.as_str()).ok_or_else(|| {
                                 kernel_err(format!(
                                     "a rule jumps to `{c}', which is not a user chain of this table"
                                 ))
-                            })?;
-                            put_standard(buf, pos, *to as i32)
+                            })?
                         }
-                        Target::Extension(e) => put_extension(buf, pos, e)?,
+                        _ => 0,
                     };
-                    buf[start + l.target_offset..start + l.target_offset + 2]
-                        .copy_from_slice(&(target_offset as u16).to_ne_bytes());
                     counters = (r.counters, r.origin);
+                    write_rule(buf, start, family, r, to as i32)?.0
                 }
                 Piece::Policy(v, c, origin, h) => {
-                    pos = put_standard(buf, pos, v.kernel_value());
                     out.underflow[*h] = offsets[i] as u32;
                     counters = (*c, *origin);
+                    write_fixed(buf, start, family, Fixed::Policy(*v))?
                 }
-                Piece::Tail => pos = put_standard(buf, pos, Verdict::Return.kernel_value()),
-                Piece::Head(name) => pos = put_error(buf, pos, name)?,
-                Piece::End => pos = put_error(buf, pos, "ERROR")?,
-            }
-            let size = pos - start;
+                Piece::Tail => write_fixed(buf, start, family, Fixed::Tail)?,
+                Piece::Head(name) => write_fixed(buf, start, family, Fixed::Head(name))?,
+                Piece::End => write_fixed(buf, start, family, Fixed::End)?,
+            };
+            let size = end - start;
             debug_assert_eq!(size, offsets[i + 1] - offsets[i]);
             if size > u16::MAX as usize {
                 return Err(kernel_err("a rule is larger than 65535 bytes".into()));
             }
-            if !matches!(p, Piece::Rule(_)) {
-                buf[start + l.target_offset..start + l.target_offset + 2]
-                    .copy_from_slice(&(l.size as u16).to_ne_bytes());
-            }
-            buf[start + l.next_offset..start + l.next_offset + 2]
-                .copy_from_slice(&(size as u16).to_ne_bytes());
             out.counters.push(counters);
         }
         Ok(out)
@@ -491,32 +473,63 @@ impl Fixed<'_> {
     }
 }
 
+/// Writes an entry that is not a rule at `start` of a zeroed buffer, laid
+/// out as [`encode_table`] lays it out; returns where it ends.
+fn write_fixed(buf: &mut [u8], start: usize, family: Family, what: Fixed) -> Result<usize> {
+    let l = entry_layout(family);
+    let pos = start + l.size;
+    let end = match what {
+        Fixed::Policy(v) => put_standard(buf, pos, v.kernel_value()),
+        Fixed::Tail => put_standard(buf, pos, Verdict::Return.kernel_value()),
+        Fixed::Head(name) => put_error(buf, pos, name)?,
+        Fixed::End => put_error(buf, pos, "ERROR")?,
+    };
+    put_offsets(buf, start, l, l.size, end - start);
+    Ok(end)
+}
+
+/// Writes rule `r`'s entry at `start` of a zeroed buffer; the verdict of a
+/// jump, a goto or a fall-through is `to` (an offset into the entries).
+/// Returns where the entry ends and where its target starts.
+fn write_rule(
+    buf: &mut [u8],
+    start: usize,
+    family: Family,
+    r: &Rule,
+    to: i32,
+) -> Result<(usize, usize)> {
+    let l = entry_layout(family);
+    let goto = matches!(r.target, Target::Goto(_));
+    put_ip(&mut buf[start..], l, &r.ip, family, goto)?;
+    let mut pos = start + l.size;
+    for m in &r.matches {
+        pos = put_extension(buf, pos, m)?;
+    }
+    let target = pos;
+    let end = match &r.target {
+        Target::Fallthrough | Target::Jump(_) | Target::Goto(_) => put_standard(buf, pos, to),
+        Target::Verdict(v) => put_standard(buf, pos, v.kernel_value()),
+        Target::Extension(e) => put_extension(buf, pos, e)?,
+    };
+    put_offsets(buf, start, l, target - start, end - start);
+    Ok((end, target))
+}
+
+/// An entry's `target_offset` and `next_offset` (sizes over 65535 are the
+/// callers' to refuse).
+fn put_offsets(buf: &mut [u8], start: usize, l: &EntryLayout, target: usize, size: usize) {
+    buf[start + l.target_offset..start + l.target_offset + 2]
+        .copy_from_slice(&(target as u16).to_ne_bytes());
+    buf[start + l.next_offset..start + l.next_offset + 2]
+        .copy_from_slice(&(size as u16).to_ne_bytes());
+}
+
 /// Appends an entry that is not a rule, laid out as [`encode_table`] lays
 /// it out.
 pub(crate) fn append_fixed(out: &mut Vec<u8>, family: Family, what: Fixed) -> Result<()> {
-    let l = entry_layout(family);
     let start = out.len();
-    let size = what.size(family);
-    out.resize(start + size, 0);
-    let pos = start + l.size;
-    match what {
-        Fixed::Policy(v) => {
-            put_standard(out, pos, v.kernel_value());
-        }
-        Fixed::Tail => {
-            put_standard(out, pos, Verdict::Return.kernel_value());
-        }
-        Fixed::Head(name) => {
-            put_error(out, pos, name)?;
-        }
-        Fixed::End => {
-            put_error(out, pos, "ERROR")?;
-        }
-    }
-    out[start + l.target_offset..start + l.target_offset + 2]
-        .copy_from_slice(&(l.size as u16).to_ne_bytes());
-    out[start + l.next_offset..start + l.next_offset + 2]
-        .copy_from_slice(&(size as u16).to_ne_bytes());
+    out.resize(start + what.size(family), 0);
+    write_fixed(out, start, family, what)?;
     Ok(())
 }
 
@@ -524,35 +537,19 @@ pub(crate) fn append_fixed(out: &mut Vec<u8>, family: Family, what: Fixed) -> Re
 /// of a jump, a goto or a fall-through is left zero: returns where it is in
 /// `out`, for the caller to write the offset once the layout is known.
 pub(crate) fn append_rule(out: &mut Vec<u8>, family: Family, r: &Rule) -> Result<Option<usize>> {
-    let l = entry_layout(family);
     let start = out.len();
-    let size = piece_size(l, &Piece::Rule(r));
+    let size = piece_size(entry_layout(family), &Piece::Rule(r));
     if size > u16::MAX as usize {
         return Err(Error::Other("a rule is larger than 65535 bytes".into()));
     }
     out.resize(start + size, 0);
-    let goto = matches!(r.target, Target::Goto(_));
-    put_ip(&mut out[start..], l, &r.ip, family, goto)?;
-    let mut pos = start + l.size;
-    for m in &r.matches {
-        pos = put_extension(out, pos, m)?;
-    }
-    let target_offset = pos - start;
-    let mut verdict_at = None;
-    pos = match &r.target {
-        Target::Fallthrough | Target::Jump(_) | Target::Goto(_) => {
-            verdict_at = Some(pos + EXT_HEADER);
-            put_standard(out, pos, 0)
-        }
-        Target::Verdict(v) => put_standard(out, pos, v.kernel_value()),
-        Target::Extension(e) => put_extension(out, pos, e)?,
-    };
-    debug_assert_eq!(pos - start, size);
-    out[start + l.target_offset..start + l.target_offset + 2]
-        .copy_from_slice(&(target_offset as u16).to_ne_bytes());
-    out[start + l.next_offset..start + l.next_offset + 2]
-        .copy_from_slice(&(size as u16).to_ne_bytes());
-    Ok(verdict_at)
+    let (end, target) = write_rule(out, start, family, r, 0)?;
+    debug_assert_eq!(end - start, size);
+    Ok(matches!(
+        r.target,
+        Target::Fallthrough | Target::Jump(_) | Target::Goto(_)
+    )
+    .then_some(target + EXT_HEADER))
 }
 
 /// The size of rule `r`'s entry.
