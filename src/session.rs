@@ -40,7 +40,7 @@ use crate::blob::encode::{append_rule, entries_mut, rewrite_policy, rule_size};
 use crate::blob::{encode_table_reusing, EncodedTable};
 use crate::error::{Error, Result};
 use crate::kernel::{self, NetnsGuard, XtSocket, XtablesLock};
-use crate::rules::{Chain, Counters, Family, Table, Target, HOOK_NAMES};
+use crate::rules::{Chain, Counters, Family, Table, Target};
 
 /// A live table held in memory between commits. See the [module
 /// documentation](self).
@@ -257,29 +257,6 @@ impl Session {
     }
 }
 
-/// The chains of `table` in blob order, by index.
-fn blob_order(table: &Table) -> Vec<usize> {
-    let hook = |name: &str| HOOK_NAMES.iter().position(|h| *h == name);
-    let mut order: Vec<usize> = (0..table.chains.len()).collect();
-    // Built-in chains first by hook, then user chains by name in bytes.
-    let keys: Vec<(bool, Option<usize>, std::borrow::Cow<'_, [u8]>)> = table
-        .chains
-        .iter()
-        .map(|c| {
-            let builtin = c.is_builtin();
-            (
-                !builtin,
-                if builtin { hook(&c.name) } else { None },
-                crate::text::to_bytes(&c.name),
-            )
-        })
-        .collect();
-    if !order.is_sorted_by(|&a, &b| keys[a] <= keys[b]) {
-        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-    }
-    order
-}
-
 /// Where each chain of `table` is in its encoding (see [`Span`]).
 fn spans(family: Family, table: &Table) -> Vec<Span> {
     let l = crate::blob::layout::entry_layout(family);
@@ -287,7 +264,7 @@ fn spans(family: Family, table: &Table) -> Vec<Span> {
     let head = l.size + crate::blob::layout::ERROR_TARGET;
     let mut out = vec![Span::default(); table.chains.len()];
     let (mut off, mut entry) = (0usize, 0u32);
-    for ci in blob_order(table) {
+    for ci in table.chain_order() {
         let c = &table.chains[ci];
         if !c.is_builtin() {
             off += head;
@@ -380,7 +357,7 @@ fn patch(
 /// blob order of [`Table::ordered_chains`]), so the next commit carries its
 /// counters over whole.
 fn renumber(table: &mut Table) {
-    let order = blob_order(table);
+    let order = table.chain_order();
     let zero = Counters::default();
     let mut i = 0u32;
     for ci in order {

@@ -360,7 +360,7 @@ fn lay_out(family: Family, bi: u32, b: &Block, parts: &[Part]) -> Option<Encoded
     let keys: Vec<_> = b
         .chains
         .iter()
-        .map(|c| (c.hook.is_none(), c.hook, crate::text::to_bytes(&c.name)))
+        .map(|c| crate::rules::chain_layout_key(c.hook, &c.name))
         .collect();
     order.sort_by(|&x, &y| keys[x].cmp(&keys[y]));
     // Offsets: where each chain's first rule goes.

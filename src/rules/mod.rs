@@ -440,22 +440,34 @@ impl Table {
     /// Chains in the order libiptc lays them out and iptables-save prints
     /// them: built-in chains in hook order, then user chains by strcmp.
     pub fn ordered_chains(&self) -> Vec<&Chain> {
-        let mut builtin: Vec<&Chain> = self.chains.iter().filter(|c| c.is_builtin()).collect();
-        builtin.sort_by_key(|c| {
-            HOOK_NAMES
-                .iter()
-                .position(|h| *h == c.name)
-                .unwrap_or(usize::MAX)
-        });
-        let mut user: Vec<&Chain> = self.chains.iter().filter(|c| !c.is_builtin()).collect();
+        self.chain_order()
+            .into_iter()
+            .map(|i| &self.chains[i])
+            .collect()
+    }
+
+    /// [`Table::ordered_chains`] as indices into `chains`.
+    pub(crate) fn chain_order(&self) -> Vec<usize> {
+        // Built-in chains first, by hook; then user chains by name in bytes.
+        let keys: Vec<_> = self
+            .chains
+            .iter()
+            .map(|c| {
+                let hook = c.is_builtin().then(|| {
+                    HOOK_NAMES
+                        .iter()
+                        .position(|h| *h == c.name)
+                        .unwrap_or(usize::MAX)
+                });
+                chain_layout_key(hook, &c.name)
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..self.chains.len()).collect();
         // A table read from the kernel (a Session's) is in this order already.
-        if !user
-            .is_sorted_by(|a, b| crate::text::to_bytes(&a.name) <= crate::text::to_bytes(&b.name))
-        {
-            user.sort_by_cached_key(|c| crate::text::to_bytes(&c.name));
+        if !order.is_sorted_by(|&a, &b| keys[a] <= keys[b]) {
+            order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
         }
-        builtin.extend(user);
-        builtin
+        order
     }
 
     /// The number of rules that jump or go to `chain`.
@@ -465,6 +477,18 @@ impl Table {
             .flat_map(|c| &c.rules)
             .filter(|r| matches!(&r.target, Target::Jump(t) | Target::Goto(t) if t == chain))
             .count()
+    }
+}
+
+/// Where a chain goes in a table blob, as a sort key: built-in chains
+/// (`hook`: their hook) first, by hook; then user chains by name in bytes.
+pub(crate) fn chain_layout_key(
+    hook: Option<usize>,
+    name: &str,
+) -> (bool, usize, std::borrow::Cow<'_, [u8]>) {
+    match hook {
+        Some(h) => (false, h, std::borrow::Cow::Borrowed(&[][..])),
+        None => (true, 0, crate::text::to_bytes(name)),
     }
 }
 
