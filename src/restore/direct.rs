@@ -17,11 +17,14 @@
 
 use std::ops::Range;
 
-use super::parser::{parse_chain_line, parse_rule_line, LineCtx, MAX_LINE, PARALLEL_BYTES};
+use super::parser::{
+    in_parallel, parse_chain_line, parse_rule_line, worker_threads, LineCtx, MAX_LINE,
+    PARALLEL_BYTES,
+};
 use super::{Op, RestoreOptions, TargetSpec};
 use crate::blob::encode::{append_fixed, append_rule, EncodedTable, Fixed, MAX_TABLE_BYTES};
 use crate::blob::layout::REPLACE_ROOM;
-use crate::ext::{LocalRevisions, RevisionSource};
+use crate::ext::RevisionSource;
 use crate::fasthash::FastMap;
 use crate::rules::{builtin_hooks, Counters, Family, Target, Verdict, HOOK_NAMES};
 
@@ -289,37 +292,20 @@ fn encode_rules(
         }
         Some(part)
     };
-    let threads = if lines.len() >= 64
-        && blocks.iter().map(|b| b.rules.len()).sum::<usize>() >= 64
-        && lines.iter().map(|l| l.1.len()).sum::<usize>() >= PARALLEL_BYTES
-    {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-    } else {
-        1
-    };
+    let threads =
+        if lines.len() >= 64 && lines.iter().map(|l| l.1.len()).sum::<usize>() >= PARALLEL_BYTES {
+            worker_threads()
+        } else {
+            1
+        };
     let shared = revs.as_sync().filter(|_| threads > 1);
     let Some(shared) = shared else {
         return Some(vec![run(0..lines.len(), revs)?]);
     };
-    let chunk = lines.len().div_ceil(threads);
-    let ranges: Vec<Range<usize>> = (0..threads)
-        .map(|t| (t * chunk).min(lines.len())..((t + 1) * chunk).min(lines.len()))
-        .collect();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = ranges[1..]
-            .iter()
-            .map(|r| {
-                let r = r.clone();
-                s.spawn(move || run(r, &LocalRevisions::new(shared)))
-            })
-            .collect();
-        let first = run(ranges[0].clone(), &LocalRevisions::new(shared));
-        let mut parts = vec![first?];
-        for h in handles {
-            parts.push(h.join().ok()??);
-        }
-        Some(parts)
-    })
+    in_parallel(lines.len(), threads, shared, run)
+        .into_iter()
+        .map(|part| part.flatten())
+        .collect()
 }
 
 /// Lays out block `bi`'s table from its encoded rules: built-in chains in

@@ -112,9 +112,7 @@ fn parse_ahead<'t>(
     if text.len() < PARALLEL_BYTES {
         return Vec::new();
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get().min(4))
-        .unwrap_or(1);
+    let threads = worker_threads();
     let shared = match revs.as_sync() {
         Some(s) if threads > 1 => s,
         _ => return Vec::new(),
@@ -151,17 +149,16 @@ fn parse_ahead<'t>(
     }
     // Each thread parses a run of lines up to its first error (the walk
     // stops there, or earlier).
-    let run = |part: &[(usize, &'t str, &'t str)]| -> Vec<Ahead<'t>> {
-        let local = crate::ext::LocalRevisions::new(shared);
+    let run = |part: std::ops::Range<usize>, revs: &dyn RevisionSource| -> Vec<Ahead<'t>> {
         let mut out = Vec::with_capacity(part.len());
-        for &(line_no, raw, table) in part {
+        for &(line_no, raw, table) in &todo[part] {
             let lc = LineCtx {
                 file: &opts.file_name,
                 line: line_no,
                 text: raw,
             };
             let line = raw.strip_suffix('\n').unwrap_or(raw);
-            let r = parse_rule_line(&lc, line, table, opts, &local);
+            let r = parse_rule_line(&lc, line, table, opts, revs);
             let failed = r.is_err();
             out.push((line_no, table, r));
             if failed {
@@ -170,19 +167,52 @@ fn parse_ahead<'t>(
         }
         out
     };
-    let chunk = todo.len().div_ceil(threads);
-    let mut parts = todo.chunks(chunk);
-    let first = parts.next().unwrap_or(&[]);
+    // A thread that could not finish leaves its lines to the walk.
+    in_parallel(todo.len(), threads, shared, run)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect()
+}
+
+/// Threads for a large parse: every core, at most 4.
+pub(super) fn worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// Runs `run` over `len` items split into `threads` contiguous ranges, the
+/// first on the calling thread, each with its own cache in front of the
+/// shared revision answers. The results in order; `None` for a thread that
+/// panicked.
+pub(super) fn in_parallel<T: Send>(
+    len: usize,
+    threads: usize,
+    shared: &(dyn RevisionSource + Sync),
+    run: impl Fn(std::ops::Range<usize>, &dyn RevisionSource) -> T + Sync,
+) -> Vec<Option<T>> {
+    let chunk = len.div_ceil(threads.max(1)).max(1);
+    let ranges: Vec<_> = (0..len)
+        .step_by(chunk)
+        .map(|s| s..(s + chunk).min(len))
+        .collect();
+    let Some((first, rest)) = ranges.split_first() else {
+        return Vec::new();
+    };
+    let run = &run;
     std::thread::scope(|s| {
-        let handles: Vec<_> = parts.map(|p| s.spawn(move || run(p))).collect();
-        let mut all = run(first);
-        for h in handles {
-            // A thread that could not finish leaves its lines to the walk.
-            if let Ok(mut v) = h.join() {
-                all.append(&mut v);
-            }
-        }
-        all
+        let handles: Vec<_> = rest
+            .iter()
+            .map(|r| {
+                let r = r.clone();
+                s.spawn(move || run(r, &crate::ext::LocalRevisions::new(shared)))
+            })
+            .collect();
+        let mut out = vec![Some(run(
+            first.clone(),
+            &crate::ext::LocalRevisions::new(shared),
+        ))];
+        out.extend(handles.into_iter().map(|h| h.join().ok()));
+        out
     })
 }
 
