@@ -203,11 +203,8 @@ impl Restorer {
         if let Ok(s) = &sock {
             if !self.test && self.precheck != Precheck::Always {
                 if let Some(tables) = restore::encode_text(text, &self.options, s) {
-                    let existing = kernel::table_names(family)?;
-                    if self.precheck == Precheck::Never
-                        || tables.iter().all(|t| existing.contains(&t.name))
-                    {
-                        return self.install_direct(text, s, tables);
+                    if let Some(report) = self.install_direct(text, s, tables)? {
+                        return Ok(report);
                     }
                 }
             }
@@ -397,22 +394,24 @@ impl Restorer {
         Ok(report)
     }
 
-    /// Installs tables encoded by the direct path (every one of them exists,
-    /// or the mode is [`Precheck::Never`]), as [`Restorer::restore_str`]
-    /// installs the tables it builds.
+    /// Installs tables encoded by the direct path, as
+    /// [`Restorer::restore_str`] installs the tables it builds; `None` (and
+    /// nothing done) when a table does not exist yet and the mode is
+    /// [`Precheck::Auto`]: the model path then checks it in a scratch
+    /// namespace first.
     fn install_direct(
         &self,
         text: &str,
         sock: &XtSocket,
-        tables: Vec<blob::EncodedTable>,
-    ) -> Result<Report> {
+        order: Vec<blob::EncodedTable>,
+    ) -> Result<Option<Report>> {
         let family = self.options.family;
         let _lock = XtablesLock::acquire(self.wait)?;
         let existing = kernel::table_names(family)?;
         let auto = self.precheck == Precheck::Auto;
-        let mut order = tables;
-        if auto {
-            order.sort_by_key(|t| !existing.contains(&t.name));
+        // Every table exists here in Auto mode: installed in file order.
+        if auto && !order.iter().all(|t| existing.contains(&t.name)) {
+            return Ok(None);
         }
         let last = order.last().map(|t| t.name.clone());
         let names: Vec<String> = order.iter().map(|t| t.name.clone()).collect();
@@ -466,7 +465,7 @@ impl Restorer {
                 })
             }
         };
-        Ok(report)
+        Ok(Some(report))
     }
 
     /// After the live kernel refused `table`: builds it again from the table
