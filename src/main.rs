@@ -267,6 +267,16 @@ fn parse_family(s: &str) -> Result<Family, String> {
     }
 }
 
+/// The text of an input file: from here on allocated with mimalloc when
+/// it is large. Bytes that are not UTF-8 pass through as iptables passes
+/// them (a Latin-1 comment loads); see iptables_atomic::text.
+fn input_text(bytes: Vec<u8>) -> String {
+    if bytes.len() >= LARGE_INPUT {
+        cli_alloc::use_mimalloc();
+    }
+    iptables_atomic::text::from_vec(bytes)
+}
+
 fn read_inputs(
     files: &[String],
     family: Option<Family>,
@@ -276,10 +286,7 @@ fn read_inputs(
         .map(|f| {
             let text = std::fs::read(f)
                 .map_err(|e| iptables_atomic::Error::Other(format!("Can't open {f}: {e}")))?;
-            if text.len() >= LARGE_INPUT {
-                cli_alloc::use_mimalloc();
-            }
-            let text = iptables_atomic::text::from_vec(text);
+            let text = input_text(text);
             let base = std::path::Path::new(f)
                 .file_name()
                 .unwrap_or_default()
@@ -407,12 +414,7 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
                     (v, "<stdin>".to_string())
                 }
             };
-            if text.len() >= LARGE_INPUT {
-                cli_alloc::use_mimalloc();
-            }
-            // Bytes that are not UTF-8 pass through as iptables passes them
-            // (a Latin-1 comment loads); see iptables_atomic::text.
-            let text = iptables_atomic::text::from_vec(text);
+            let text = input_text(text);
             let wait = match wait {
                 None | Some(-1) => None,
                 Some(s) if s >= 0 => Some(Duration::from_secs(s as u64)),

@@ -37,10 +37,12 @@ fn push_escaped(out: &mut String, byte: u8) {
 /// [`from_bytes`] for a buffer that is given away: valid UTF-8 becomes the
 /// `String` without a copy.
 pub fn from_vec(b: Vec<u8>) -> String {
-    match from_bytes(&b) {
-        // Valid UTF-8 without escapes: the buffer itself, not a copy.
-        Cow::Borrowed(_) => String::from_utf8(b).expect("checked by from_bytes"),
-        Cow::Owned(s) => s,
+    match String::from_utf8(b) {
+        // Valid UTF-8 without escapes: the buffer itself, not a copy (and
+        // checked once).
+        Ok(s) if !has_escape_prefix(s.as_bytes()) => s,
+        Ok(s) => from_bytes(s.as_bytes()).into_owned(),
+        Err(e) => from_bytes(e.as_bytes()).into_owned(),
     }
 }
 

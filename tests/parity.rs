@@ -126,26 +126,9 @@ fn big_tables_text() -> String {
     t
 }
 
-#[test]
-fn big_tables_match_iptables_legacy() {
-    let t = big_tables_text();
-    common::compare(
-        Family::V4,
-        &|_| {},
-        &[Step {
-            text: &t,
-            noflush: false,
-            counters: true,
-        }],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-}
-
-/// The same tables through the command: a large input is parsed on two
-/// threads and allocated with mimalloc (src/cli_alloc.rs), a small one on
-/// the calling thread with glibc's allocator; the bytes must not care.
-#[test]
-fn big_tables_through_the_command_match_iptables_legacy() {
+/// [`big_tables_text`] with -c, through the library (`cli` None) or the
+/// command, against iptables-legacy.
+fn compare_big_tables(cli: Option<&str>) {
     let t = big_tables_text();
     assert!(t.len() > 1 << 20, "the input is meant to be large");
     common::compare_via(
@@ -156,7 +139,20 @@ fn big_tables_through_the_command_match_iptables_legacy() {
             noflush: false,
             counters: true,
         }],
-        Some(env!("CARGO_BIN_EXE_iptables-atomic")),
+        cli,
     )
     .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn big_tables_match_iptables_legacy() {
+    compare_big_tables(None);
+}
+
+/// The same tables through the command: a large input is parsed on two
+/// threads and allocated with mimalloc (src/cli_alloc.rs), a small one on
+/// the calling thread with glibc's allocator; the bytes must not care.
+#[test]
+fn big_tables_through_the_command_match_iptables_legacy() {
+    compare_big_tables(Some(env!("CARGO_BIN_EXE_iptables-atomic")));
 }

@@ -242,8 +242,8 @@ impl XtSocket {
         num_counters: u32,
     ) -> Result<Vec<Counters>, sys::SyscallError> {
         let mut old = vec![0u8; num_counters as usize * 16];
-        let what = format!("setsockopt({}, {})", self.opt(SET_REPLACE).0, enc.name);
-        let opt = self.opt(SET_REPLACE).1;
+        let (what, opt) = self.opt(SET_REPLACE);
+        let what = format!("setsockopt({what}, {})", enc.name);
         let req = enc.replace_request(self.family, num_counters, 0);
         sys::set_replace(
             &self.fd,

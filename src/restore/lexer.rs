@@ -63,25 +63,13 @@ pub fn split_words<'a>(line: &'a str) -> Result<Vec<Word<'a>>, (usize, String)> 
         let mut from = i;
         loop {
             match bytes.get(i) {
-                None => {
-                    return Err((
-                        open + 1,
-                        "unterminated quote: expected a closing `\"' before the end of the line"
-                            .into(),
-                    ))
-                }
+                None => return Err(unterminated(open)),
                 Some(b'\\') => {
                     let buf = owned.get_or_insert_with(|| bytes[plain.clone()].to_vec());
                     buf.extend_from_slice(&bytes[from..i]);
                     match bytes.get(i + 1) {
                         Some(&c) => buf.push(c),
-                        None => {
-                            return Err((
-                                open + 1,
-                                "unterminated quote: expected a closing `\"' before the end of the line"
-                                    .into(),
-                            ))
-                        }
+                        None => return Err(unterminated(open)),
                     }
                     i += 2;
                     from = i;
@@ -112,6 +100,13 @@ pub fn split_words<'a>(line: &'a str) -> Result<Vec<Word<'a>>, (usize, String)> 
         });
     }
     Ok(words)
+}
+
+fn unterminated(open: usize) -> (usize, String) {
+    (
+        open + 1,
+        "unterminated quote: expected a closing `\"' before the end of the line".into(),
+    )
 }
 
 fn too_long() -> String {
