@@ -189,6 +189,43 @@ impl Restorer {
 
     /// Restores `text`.
     pub fn restore_str(&self, text: &str) -> Result<Report> {
+        self.restore_text(text, &|| {})
+    }
+
+    /// Restores the text of `file` (from where it is to its end), as
+    /// [`Restorer::restore_str`] does. A regular file is mapped, not read:
+    /// the text is the page cache's, and once a plain file's rules are
+    /// encoded its pages leave this process's memory, before the tables
+    /// are laid out and installed (at 100k rules, 15 MB less at the peak
+    /// and no copy). Anything else (a pipe) is read to its end. Bytes that
+    /// are not UTF-8 are taken as [`text`] takes them.
+    ///
+    /// A mapped file must not be truncated or rewritten in place while this
+    /// runs (the usual way, a new file renamed over the old one, is fine).
+    pub fn restore_file(&self, file: &std::fs::File) -> Result<Report> {
+        let cant = |e: std::io::Error| {
+            Error::Other(format!("cannot read {}: {e}", self.options.file_name))
+        };
+        let mapped = if file.metadata().map_err(cant)?.is_file()
+            && std::io::Seek::stream_position(&mut &*file).map_err(cant)? == 0
+        {
+            sys::MappedFile::map(file).map_err(cant)?
+        } else {
+            None
+        };
+        match mapped {
+            Some(m) => self.restore_text(&text::from_bytes(m.bytes()), &|| m.release()),
+            None => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut &*file, &mut bytes).map_err(cant)?;
+                self.restore_str(&text::from_vec(bytes))
+            }
+        }
+    }
+
+    /// Restores `text`; `release` is called once the text is no longer
+    /// needed but for error messages (it may then be read again).
+    fn restore_text(&self, text: &str, release: &dyn Fn()) -> Result<Report> {
         let _ns = self.netns.as_deref().map(NetnsGuard::enter).transpose()?;
         let family = self.options.family;
         let sock = XtSocket::open(family);
@@ -202,7 +239,9 @@ impl Restorer {
         // first, which bisects the model when the kernel refuses it.
         if let Ok(s) = &sock {
             if !self.test && self.precheck != Precheck::Always {
-                if let Some(tables) = restore::encode_text(text, &self.options, s) {
+                if let Some(tables) =
+                    restore::direct::encode_text_then(text, &self.options, s, release)
+                {
                     if let Some(report) = self.install_direct(text, s, tables)? {
                         return Ok(report);
                     }
@@ -210,6 +249,7 @@ impl Restorer {
             }
         }
         let (mut script, parse_error) = restore::parse_partial(text, &self.options, revs);
+        release();
         if let Some(e) = parse_error {
             // iptables-restore works line by line: a command before the bad
             // line that cannot be carried out is what it would report.

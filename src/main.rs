@@ -11,6 +11,7 @@ static ALLOC: cli_alloc::Switching = cli_alloc::Switching;
 const LARGE_INPUT: usize = 64 * 1024;
 
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -399,22 +400,41 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
             netns,
         } => {
             let _ = (wait_interval, modprobe);
-            let (text, name) = match &file {
+            // A regular file (named, or as standard input) is mapped by the
+            // library; a pipe is read here.
+            let (input, name) = match &file {
                 Some(f) if f != "-" => (
-                    std::fs::read(f).map_err(|e| {
+                    std::fs::File::open(f).map_err(|e| {
                         iptables_atomic::Error::Other(format!("Can't open {f}: {e}"))
                     })?,
                     f.clone(),
                 ),
+                _ => (
+                    std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned().map_err(
+                        |e| {
+                            iptables_atomic::Error::Other(format!(
+                                "cannot read standard input: {e}"
+                            ))
+                        },
+                    )?),
+                    "<stdin>".to_string(),
+                ),
+            };
+            let text = match input.metadata() {
+                Ok(m) if m.is_file() => {
+                    if m.len() >= LARGE_INPUT as u64 {
+                        cli_alloc::use_mimalloc();
+                    }
+                    None
+                }
                 _ => {
                     let mut v = Vec::new();
-                    std::io::stdin().read_to_end(&mut v).map_err(|e| {
-                        iptables_atomic::Error::Other(format!("cannot read standard input: {e}"))
+                    (&input).read_to_end(&mut v).map_err(|e| {
+                        iptables_atomic::Error::Other(format!("cannot read {name}: {e}"))
                     })?;
-                    (v, "<stdin>".to_string())
+                    Some(input_text(v))
                 }
             };
-            let text = input_text(text);
             let wait = match wait {
                 None | Some(-1) => None,
                 Some(s) if s >= 0 => Some(Duration::from_secs(s as u64)),
@@ -439,7 +459,10 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
             if let Some(ns) = netns {
                 r = r.netns(ns);
             }
-            let report = r.restore_str(&text)?;
+            let report = match &text {
+                Some(text) => r.restore_str(text)?,
+                None => r.restore_file(&input)?,
+            };
             for w in &report.warnings {
                 err_line(&format!("iptables-atomic: warning: {w}"));
             }

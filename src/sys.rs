@@ -241,6 +241,77 @@ pub(crate) fn set_replace(
     Ok(())
 }
 
+/// A regular file mapped whole into memory, read-only and private: its
+/// bytes are the page cache's own, not a copy in this process's heap.
+///
+/// As with any mapping, the file must not be truncated or rewritten in
+/// place while it is mapped (a read past a truncated end is a SIGBUS);
+/// tools that replace rules files write a new file and rename it, which a
+/// mapping does not see.
+pub(crate) struct MappedFile {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by this value and only ever read.
+unsafe impl Send for MappedFile {}
+// SAFETY: as above: shared references only read it.
+unsafe impl Sync for MappedFile {}
+
+impl MappedFile {
+    /// Maps `file`; `None` when it is not a regular file or is empty.
+    pub(crate) fn map(file: &std::fs::File) -> io::Result<Option<MappedFile>> {
+        let meta = file.metadata()?;
+        if !meta.is_file() || meta.len() == 0 {
+            return Ok(None);
+        }
+        let len =
+            usize::try_from(meta.len()).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // SAFETY: a new read-only mapping at an address the kernel picks, of
+        // an open descriptor; no memory of this process is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap"))?;
+        Ok(Some(MappedFile { ptr, len }))
+    }
+
+    /// The file's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: the mapping is len bytes, readable, and lives as long as
+        // self; nothing writes to it.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// Takes the pages out of this process's memory (its resident size);
+    /// the bytes stay what they are: a later read maps them again from the
+    /// page cache.
+    pub(crate) fn release(&self) {
+        // SAFETY: the range is this mapping. MADV_DONTNEED on a private file
+        // mapping that was never written only unmaps its pages; they read
+        // back as the file's bytes.
+        unsafe { libc::madvise(self.ptr.as_ptr().cast(), self.len, libc::MADV_DONTNEED) };
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in map(), unmapped once; no reference to
+        // its bytes outlives self.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
 /// The current time as ctime(3) prints it, for the save header.
 pub fn ctime_now() -> String {
     // SAFETY: time(NULL) only returns a value.

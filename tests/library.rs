@@ -119,3 +119,83 @@ fn netns_may_be_given_as_a_path() {
     let t = read_table(Family::V4, Some(&path), "raw").unwrap();
     assert_eq!(t.chain("OUTPUT").unwrap().policy, Some(Verdict::Drop));
 }
+
+/// Restorer::restore_file installs what iptables-legacy-restore installs
+/// from the same file, whatever the file is: a regular file (mapped; here
+/// with a Latin-1 comment, which is not UTF-8), one read from the middle
+/// (only the rest is the input), a pipe (read), an empty file (nothing to
+/// do). An error names the file, line and column, and installs nothing.
+#[test]
+fn restore_file_takes_files_pipes_and_positions() {
+    use std::io::{Seek, SeekFrom};
+    let text = b"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:web - [0:0]\n-A INPUT -p tcp -m comment --comment \"caf\xe9\" -j web\n-A web -p tcp --dport 80 -j ACCEPT\nCOMMIT\n";
+    let oracle = Netns::new("rf-ref");
+    let (rc, _, err) = oracle.run(&["iptables-legacy-restore"], text);
+    assert_eq!(rc, 0, "{err}");
+    let want = strip_comments(&oracle.run(&["iptables-legacy-save"], b"").1);
+    assert!(want.contains("-A web"), "{want}");
+    let path = std::env::temp_dir().join(format!("ipta-restore-file-{}", std::process::id()));
+    let restore = |file: &std::fs::File| {
+        let ns = Netns::new("rf");
+        let res = Restorer::new(Family::V4)
+            .netns(ns.name.clone())
+            .file_name("rules")
+            .restore_file(file);
+        (
+            res,
+            strip_comments(&ns.run(&["iptables-legacy-save"], b"").1),
+        )
+    };
+
+    // A regular file: mapped.
+    std::fs::write(&path, text).unwrap();
+    let (res, save) = restore(&std::fs::File::open(&path).unwrap());
+    res.unwrap();
+    assert_eq!(save, want, "mapped file");
+
+    // Read from the middle: a first table that must not be installed.
+    let mut both = b"*nat\n:PREROUTING DROP [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n".to_vec();
+    let skip = both.len() as u64;
+    both.extend_from_slice(text);
+    std::fs::write(&path, &both).unwrap();
+    let mut f = std::fs::File::open(&path).unwrap();
+    f.seek(SeekFrom::Start(skip)).unwrap();
+    let (res, save) = restore(&f);
+    res.unwrap();
+    assert_eq!(save, want, "file read from its middle");
+
+    // A pipe: read to its end.
+    let mut child = std::process::Command::new("cat")
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(child.stdout.take().unwrap()));
+    let (res, save) = restore(&pipe);
+    child.wait().unwrap();
+    res.unwrap();
+    assert!(
+        save.contains(":PREROUTING DROP"),
+        "the pipe's first table: {save}"
+    );
+    assert!(save.contains("-A web"), "the pipe's second table: {save}");
+
+    // An empty file: no table named, nothing done.
+    std::fs::write(&path, b"").unwrap();
+    let (res, save) = restore(&std::fs::File::open(&path).unwrap());
+    assert!(res.unwrap().tables.is_empty());
+    assert_eq!(save, "");
+
+    // A bad line: reported where it is, nothing installed.
+    let mut bad = text.to_vec();
+    bad.splice(
+        bad.len() - 7..bad.len() - 7,
+        b"-A web -p tcp --dport 99999 -j ACCEPT\n".iter().copied(),
+    );
+    std::fs::write(&path, &bad).unwrap();
+    let (res, save) = restore(&std::fs::File::open(&path).unwrap());
+    let e = res.unwrap_err().to_string();
+    assert!(e.starts_with("rules:8:15: "), "{e}");
+    assert_eq!(save, "", "nothing installed");
+    std::fs::remove_file(&path).unwrap();
+}

@@ -126,9 +126,9 @@ fn big_tables_text() -> String {
     t
 }
 
-/// [`big_tables_text`] with -c, through the library (`cli` None) or the
-/// command, against iptables-legacy.
-fn compare_big_tables(cli: Option<&str>) {
+/// [`big_tables_text`] with -c, given to the candidate as `via` says,
+/// against iptables-legacy.
+fn compare_big_tables(via: common::Via) {
     let t = big_tables_text();
     assert!(t.len() > 1 << 20, "the input is meant to be large");
     common::compare_via(
@@ -139,20 +139,36 @@ fn compare_big_tables(cli: Option<&str>) {
             noflush: false,
             counters: true,
         }],
-        cli,
+        via,
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap_or_else(|e| panic!("{via:?}: {e}"));
 }
 
 #[test]
 fn big_tables_match_iptables_legacy() {
-    compare_big_tables(None);
+    compare_big_tables(common::Via::Library);
+}
+
+/// Through Restorer::restore_file: the file is mapped, and its pages are
+/// let go once the rules are encoded.
+#[test]
+fn big_tables_from_a_mapped_file_match_iptables_legacy() {
+    compare_big_tables(common::Via::LibraryFile);
 }
 
 /// The same tables through the command: a large input is parsed on two
 /// threads and allocated with mimalloc (src/cli_alloc.rs), a small one on
-/// the calling thread with glibc's allocator; the bytes must not care.
+/// the calling thread with glibc's allocator; the bytes must not care, nor
+/// whether the text comes from a pipe (read) or a regular file, named or
+/// as standard input (mapped).
 #[test]
 fn big_tables_through_the_command_match_iptables_legacy() {
-    compare_big_tables(Some(env!("CARGO_BIN_EXE_iptables-atomic")));
+    let bin = env!("CARGO_BIN_EXE_iptables-atomic");
+    for feed in [
+        common::Feed::Pipe,
+        common::Feed::Path,
+        common::Feed::StdinFile,
+    ] {
+        compare_big_tables(common::Via::Command(bin, feed));
+    }
 }

@@ -28,8 +28,11 @@ pub struct EncodedTable {
     /// the entries (see [`EncodedTable::entries`]).
     buf: Vec<u8>,
     /// Per entry: the counters to add after the replace, or the live entry
-    /// whose counters (minus a base) carry over instead.
-    pub counters: Vec<(Counters, Option<(u32, Counters)>)>,
+    /// whose counters (minus a base) carry over instead. Empty when every
+    /// entry starts from zero (a restore without `-c` that takes the direct
+    /// path: 48 bytes an entry saved, 8 MB at 100k rules); tables compare
+    /// equal with or without such zeros.
+    pub counters: Vec<CounterSlot>,
 }
 
 impl PartialEq for EncodedTable {
@@ -40,9 +43,23 @@ impl PartialEq for EncodedTable {
             && self.underflow == other.underflow
             && self.num_entries == other.num_entries
             && self.entries() == other.entries()
-            && self.counters == other.counters
+            && same_counters(&self.counters, &other.counters)
     }
 }
+
+/// Counters to add, where an empty list means none (every one zero).
+fn same_counters(a: &[CounterSlot], b: &[CounterSlot]) -> bool {
+    let zero = |c: &[CounterSlot]| c.iter().all(|s| *s == (Counters::default(), None));
+    match (a.is_empty(), b.is_empty()) {
+        (true, false) => zero(b),
+        (false, true) => zero(a),
+        _ => a == b,
+    }
+}
+
+/// One entry's counters to add, or the live entry (and base) they carry
+/// over from.
+pub type CounterSlot = (Counters, Option<(u32, Counters)>);
 
 impl Eq for EncodedTable {}
 

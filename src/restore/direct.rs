@@ -3,10 +3,13 @@
 //! Most restore files are what iptables-save and kube-proxy write: per table
 //! the chain declarations, then `-A` lines, then `COMMIT`. For those, each
 //! rule line is parsed and encoded at once (on every core, at most 4, for a
-//! large input) into a buffer of entries in file order, and the table is
-//! then laid out from those bytes: nothing of a rule but its kernel bytes is
-//! kept, which is what makes a large restore cheap in memory (and, where
-//! fresh memory is costly, in time).
+//! large input) and kept, per thread and table, as its kernel entry without
+//! the entry's zero words ([`pack`]: a fifth of the bytes); each table is
+//! then laid out from those, the largest first, and the rules of a table are
+//! dropped once it is. Nothing of a rule but its kernel bytes is kept, which
+//! is what makes a large restore cheap in memory (and, where fresh memory is
+//! costly, in time): at 100k rules the peak is the two tables, the live one
+//! kept for a rollback and little else.
 //!
 //! Anything else — `-n`, `-T`, other commands (`-I`, `-D`, `-N`, `-P` …),
 //! a declaration after a rule, a table in two blocks, a built-in chain
@@ -26,7 +29,7 @@ use crate::blob::encode::{append_fixed, append_rule, EncodedTable, Fixed, MAX_TA
 use crate::blob::layout::REPLACE_ROOM;
 use crate::ext::RevisionSource;
 use crate::fasthash::FastMap;
-use crate::rules::{builtin_hooks, Counters, Family, Target, Verdict, HOOK_NAMES};
+use crate::rules::{builtin_hooks, Counters, Target, Verdict, HOOK_NAMES};
 
 /// One `*table … COMMIT` block as scanned.
 struct Block<'t> {
@@ -48,31 +51,35 @@ struct ChainDecl<'t> {
     policy: Option<(Verdict, Counters)>,
 }
 
-/// Where the verdict of an encoded rule points, once the layout is known.
-#[derive(Clone, Copy)]
-enum Fix {
-    /// Falls through: the next entry.
-    Next,
-    /// Jumps or goes to this chain (index in its block's chains).
-    Chain(u32),
-}
-
-/// One encoded rule in a thread's buffer.
+/// One encoded rule in a thread's buffer (16 bytes: a 100k-rule file keeps
+/// 100k of them until its tables are laid out).
 struct Encoded {
-    block: u32,
+    /// Its chain (index in its block's chains).
     chain: u32,
-    start: usize,
-    len: u32,
-    /// The verdict to write, and where, relative to `start`.
-    fix: Option<(u32, Fix)>,
-    counters: Counters,
+    /// Where its packed bytes start in the part's buffer.
+    start: u32,
+    /// Its entry's size.
+    len: u16,
+    /// Where its verdict is, in the entry, when `fix` says one is to be
+    /// written.
+    verdict_at: u16,
+    /// [`NO_FIX`], [`FIX_NEXT`] (falls through: the next entry), or the
+    /// chain it jumps or goes to.
+    fix: u32,
 }
 
-/// What one thread encoded: its rules in file order, their bytes.
+/// The rule's verdict is written already.
+const NO_FIX: u32 = u32::MAX;
+/// The rule falls through: its verdict is the offset of the next entry.
+const FIX_NEXT: u32 = u32::MAX - 1;
+
+/// What one thread encoded of one block: its rules in file order, packed
+/// (see [`pack`]), and with `-c` their counters.
 #[derive(Default)]
 struct Part {
     bytes: Vec<u8>,
     rules: Vec<Encoded>,
+    counters: Vec<Counters>,
 }
 
 /// The tables of `text`, in the order of their blocks, encoded without the
@@ -88,16 +95,40 @@ pub fn encode_text(
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
 ) -> Option<Vec<EncodedTable>> {
+    encode_text_then(text, opts, revs, &|| {})
+}
+
+/// [`encode_text`], calling `after_parse` once every rule is encoded and
+/// the text is no longer read (before the tables are laid out).
+pub(crate) fn encode_text_then(
+    text: &str,
+    opts: &RestoreOptions,
+    revs: &dyn RevisionSource,
+    after_parse: &dyn Fn(),
+) -> Option<Vec<EncodedTable>> {
     if opts.noflush || opts.table.is_some() {
         return None;
     }
-    let (blocks, lines) = scan(text, opts)?;
-    let parts = encode_rules(&blocks, &lines, opts, revs)?;
-    blocks
-        .iter()
-        .enumerate()
-        .map(|(i, b)| lay_out(opts.family, i as u32, b, &parts))
-        .collect()
+    let (mut blocks, lines) = scan(text, opts)?;
+    let mut parts = encode_rules(&blocks, &lines, opts, revs)?;
+    // What the layout does not need goes before it makes the tables.
+    drop(lines);
+    for b in &mut blocks {
+        b.index = FastMap::default();
+    }
+    after_parse();
+    // The largest table first, and each table's rules dropped once it is
+    // laid out: the encoded rules of a table and the table itself are in
+    // memory together only while it is laid out.
+    let mut order: Vec<usize> = (0..blocks.len()).collect();
+    order
+        .sort_by_key(|&i| std::cmp::Reverse(parts[i].iter().map(|p| p.bytes.len()).sum::<usize>()));
+    let mut tables: Vec<Option<EncodedTable>> = blocks.iter().map(|_| None).collect();
+    for i in order {
+        let mine = std::mem::take(&mut parts[i]);
+        tables[i] = Some(lay_out(opts, &blocks[i], &mine)?);
+    }
+    tables.into_iter().collect()
 }
 
 /// Walks the file: blocks, declarations, and the rule lines (line number,
@@ -213,29 +244,42 @@ fn scan<'t>(
 }
 
 /// Parses and encodes every rule line, on several threads for a large
-/// input; the parts are in file order.
+/// input: per block, what each thread encoded of it (in file order).
 fn encode_rules(
     blocks: &[Block],
     lines: &[(usize, &str)],
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
-) -> Option<Vec<Part>> {
-    let block_of = |at: usize| blocks.iter().position(|b| b.rules.contains(&at));
-    let run = |range: Range<usize>, revs: &dyn RevisionSource| -> Option<Part> {
+) -> Option<Vec<Vec<Part>>> {
+    let run = |range: Range<usize>, revs: &dyn RevisionSource| -> Option<Vec<Part>> {
         // Room for every rule without growing (a grown buffer is copied
         // and its memory touched twice): kernel entries take about four
-        // times the bytes of their text; room not used is never touched.
-        let text_bytes: usize = lines[range.clone()].iter().map(|l| l.1.len()).sum();
-        let mut part = Part {
-            bytes: Vec::with_capacity(8 * text_bytes + 4096),
-            rules: Vec::with_capacity(range.len()),
-        };
-        let mut bi = block_of(range.start).unwrap_or(0);
+        // times the bytes of their text, packed about a fifth of that; room
+        // not used is never touched.
+        let mut parts: Vec<Part> = blocks
+            .iter()
+            .map(|b| {
+                let start = b.rules.start.max(range.start);
+                let mine = start..b.rules.end.min(range.end).max(start);
+                let text_bytes: usize = lines[mine.clone()].iter().map(|l| l.1.len()).sum();
+                Part {
+                    bytes: Vec::with_capacity(if mine.is_empty() {
+                        0
+                    } else {
+                        2 * text_bytes + 4096
+                    }),
+                    rules: Vec::with_capacity(mine.len()),
+                    counters: Vec::with_capacity(if opts.counters { mine.len() } else { 0 }),
+                }
+            })
+            .collect();
+        let mut entry = Vec::with_capacity(4096);
+        let mut bi = 0;
         for at in range {
             while !blocks[bi].rules.contains(&at) {
                 bi += 1;
             }
-            let (b, idx) = (&blocks[bi], &blocks[bi].index);
+            let (b, idx, part) = (&blocks[bi], &blocks[bi].index, &mut parts[bi]);
             let (line_no, raw) = lines[at];
             let lc = LineCtx {
                 file: &opts.file_name,
@@ -254,17 +298,17 @@ fn encode_rules(
             let chain = *idx.get(chain.as_str())?;
             for spec in rules {
                 let mut rule = spec.rule;
-                let mut fix = None;
+                let mut fix = NO_FIX;
                 rule.target = match spec.target {
                     TargetSpec::None => {
-                        fix = Some(Fix::Next);
+                        fix = FIX_NEXT;
                         Target::Fallthrough
                     }
                     TargetSpec::Verdict(v) => Target::Verdict(v),
                     TargetSpec::Named { name, ext, goto } => match idx.get(name.as_str()) {
                         Some(&c) if b.chains[c as usize].hook.is_some() => return None,
                         Some(&c) => {
-                            fix = Some(Fix::Chain(c));
+                            fix = c;
                             if goto {
                                 Target::Goto(name)
                             } else {
@@ -275,22 +319,24 @@ fn encode_rules(
                         None => Target::Extension(ext?),
                     },
                 };
-                let start = part.bytes.len();
-                let verdict_at = append_rule(&mut part.bytes, opts.family, &rule).ok()?;
+                entry.clear();
+                let verdict_at = append_rule(&mut entry, opts.family, &rule).ok()?;
+                let start = u32::try_from(part.bytes.len()).ok()?;
+                pack(&entry, &mut part.bytes);
                 part.rules.push(Encoded {
-                    block: bi as u32,
                     chain,
                     start,
-                    len: (part.bytes.len() - start) as u32,
-                    fix: match (verdict_at, fix) {
-                        (Some(v), Some(f)) => Some(((v - start) as u32, f)),
-                        _ => None,
-                    },
-                    counters: rule.counters,
+                    // append_rule refuses an entry above 65535 bytes.
+                    len: u16::try_from(entry.len()).ok()?,
+                    verdict_at: verdict_at.and_then(|v| u16::try_from(v).ok()).unwrap_or(0),
+                    fix: if verdict_at.is_some() { fix } else { NO_FIX },
                 });
+                if opts.counters {
+                    part.counters.push(rule.counters);
+                }
             }
         }
-        Some(part)
+        Some(parts)
     };
     let threads =
         if lines.len() >= 64 && lines.iter().map(|l| l.1.len()).sum::<usize>() >= PARALLEL_BYTES {
@@ -299,47 +345,51 @@ fn encode_rules(
             1
         };
     let shared = revs.as_sync().filter(|_| threads > 1);
-    let Some(shared) = shared else {
-        return Some(vec![run(0..lines.len(), revs)?]);
+    let per_thread: Vec<Vec<Part>> = match shared {
+        None => vec![run(0..lines.len(), revs)?],
+        Some(shared) => in_parallel(lines.len(), threads, shared, run)
+            .into_iter()
+            .map(|parts| parts.flatten())
+            .collect::<Option<_>>()?,
     };
-    in_parallel(lines.len(), threads, shared, run)
-        .into_iter()
-        .map(|part| part.flatten())
-        .collect()
+    let mut by_block: Vec<Vec<Part>> = blocks.iter().map(|_| Vec::new()).collect();
+    for parts in per_thread {
+        for (bi, part) in parts.into_iter().enumerate() {
+            by_block[bi].push(part);
+        }
+    }
+    Some(by_block)
 }
 
-/// Lays out block `bi`'s table from its encoded rules: built-in chains in
-/// hook order (rules, policy), user chains by name (head, rules, tail), the
-/// final ERROR entry; jumps and fall-throughs written once offsets are known.
-fn lay_out(family: Family, bi: u32, b: &Block, parts: &[Part]) -> Option<EncodedTable> {
+/// Lays out a block's table from its encoded rules (`parts`: what each
+/// thread encoded of it): built-in chains in hook order (rules, policy),
+/// user chains by name (head, rules, tail), the final ERROR entry; jumps
+/// and fall-throughs written once offsets are known.
+fn lay_out(opts: &RestoreOptions, b: &Block, parts: &[Part]) -> Option<EncodedTable> {
+    let family = opts.family;
     let n = b.chains.len();
-    // The block's rules by chain, in file order (a counting sort).
-    let mut count = vec![0usize; n + 1];
+    // The rules by chain, in file order (a counting sort): (part, rule).
     let mine = || {
         parts
             .iter()
-            .flat_map(|p| p.rules.iter().map(move |r| (p, r)))
-            .filter(|(_, r)| r.block == bi)
+            .enumerate()
+            .flat_map(|(pi, p)| p.rules.iter().enumerate().map(move |(k, r)| (pi, k, r)))
     };
-    for (_, r) in mine() {
+    let mut count = vec![0usize; n + 1];
+    for (_, _, r) in mine() {
         count[r.chain as usize + 1] += 1;
     }
     for c in 0..n {
         count[c + 1] += count[c];
     }
     let mut next = count.clone();
-    let total_rules = count[n];
-    let mut by_chain: Vec<(&Part, &Encoded)> = Vec::with_capacity(total_rules);
-    // Filled in place: a placeholder first, then each slot once.
-    let placeholder = mine().next();
-    if let Some(p) = placeholder {
-        by_chain.resize(total_rules, p);
-    }
-    for (p, r) in mine() {
+    let mut by_chain: Vec<(u32, u32)> = vec![(0, 0); count[n]];
+    for (pi, k, r) in mine() {
         let c = r.chain as usize;
-        by_chain[next[c]] = (p, r);
+        by_chain[next[c]] = (pi as u32, k as u32);
         next[c] += 1;
     }
+    let rule = |&(pi, k): &(u32, u32)| (&parts[pi as usize], k as usize);
     // Layout order: built-in chains by hook, then user chains by name in
     // bytes (as libiptc sorts them).
     let mut order: Vec<usize> = (0..n).collect();
@@ -362,7 +412,10 @@ fn lay_out(family: Family, bi: u32, b: &Block, parts: &[Part]) -> Option<Encoded
         first_rule[c] = off;
         off += by_chain[count[c]..count[c + 1]]
             .iter()
-            .map(|(_, r)| r.len as usize)
+            .map(|at| {
+                let (p, k) = rule(at);
+                p.rules[k].len as usize
+            })
             .sum::<usize>();
         entries += count[c + 1] - count[c] + 1;
         off += match ch.policy {
@@ -377,45 +430,53 @@ fn lay_out(family: Family, bi: u32, b: &Block, parts: &[Part]) -> Option<Encoded
     }
     let mut buf = Vec::with_capacity(REPLACE_ROOM + off);
     buf.resize(REPLACE_ROOM, 0);
-    let mut counters = Vec::with_capacity(entries);
+    // Without -c every entry starts from zero: no counters to keep.
+    let mut counters = Vec::with_capacity(if opts.counters { entries } else { 0 });
+    let mut count_on = |c: Counters| {
+        if opts.counters {
+            counters.push((c, None))
+        }
+    };
     let (mut valid_hooks, mut hook_entry, mut underflow) = (0u32, [0u32; 5], [0u32; 5]);
     for &c in &order {
         let ch = &b.chains[c];
         if ch.hook.is_none() {
             append_fixed(&mut buf, family, Fixed::Head(&ch.name)).ok()?;
-            counters.push((Counters::default(), None));
+            count_on(Counters::default());
         }
         if let Some(h) = ch.hook {
             valid_hooks |= 1 << h;
             hook_entry[h] = first_rule[c] as u32;
         }
-        for (p, r) in &by_chain[count[c]..count[c + 1]] {
+        for at in &by_chain[count[c]..count[c + 1]] {
+            let (p, k) = rule(at);
+            let r = &p.rules[k];
             let at = buf.len();
-            buf.extend_from_slice(&p.bytes[r.start..r.start + r.len as usize]);
-            if let Some((v, fix)) = r.fix {
-                let to = match fix {
-                    Fix::Next => at - REPLACE_ROOM + r.len as usize,
-                    Fix::Chain(t) => first_rule[t as usize],
+            unpack(&p.bytes[r.start as usize..], r.len as usize, &mut buf);
+            if r.fix != NO_FIX {
+                let to = match r.fix {
+                    FIX_NEXT => at - REPLACE_ROOM + r.len as usize,
+                    chain => first_rule[chain as usize],
                 };
-                let v = at + v as usize;
+                let v = at + r.verdict_at as usize;
                 buf[v..v + 4].copy_from_slice(&(to as i32).to_ne_bytes());
             }
-            counters.push((r.counters, None));
+            count_on(p.counters.get(k).copied().unwrap_or_default());
         }
         match ch.policy {
             Some((v, pc)) => {
                 underflow[ch.hook?] = (buf.len() - REPLACE_ROOM) as u32;
                 append_fixed(&mut buf, family, Fixed::Policy(v)).ok()?;
-                counters.push((pc, None));
+                count_on(pc);
             }
             None => {
                 append_fixed(&mut buf, family, Fixed::Tail).ok()?;
-                counters.push((Counters::default(), None));
+                count_on(Counters::default());
             }
         }
     }
     append_fixed(&mut buf, family, Fixed::End).ok()?;
-    counters.push((Counters::default(), None));
+    count_on(Counters::default());
     debug_assert_eq!(buf.len(), REPLACE_ROOM + off);
     let mut enc = EncodedTable::with_room(
         b.table,
@@ -429,11 +490,45 @@ fn lay_out(family: Family, bi: u32, b: &Block, parts: &[Part]) -> Option<Encoded
     Some(enc)
 }
 
+/// Appends `entry` to `out` without its all-zero 8-byte words: a bitmap
+/// (bit i: word i is kept), then the kept words. Four words in five of a
+/// kernel entry are zero (names, addresses and masks left empty, the room
+/// of a comment), so the rules of a large file wait for their layout in a
+/// fifth of the memory.
+fn pack(entry: &[u8], out: &mut Vec<u8>) {
+    let map_at = out.len();
+    out.resize(map_at + entry.len().div_ceil(64), 0);
+    for (i, word) in entry.chunks(8).enumerate() {
+        if word.iter().any(|&b| b != 0) {
+            out[map_at + i / 8] |= 1 << (i % 8);
+            out.extend_from_slice(word);
+        }
+    }
+}
+
+/// Appends the `len` bytes of an entry that [`pack`] wrote at the start of
+/// `packed`.
+fn unpack(packed: &[u8], len: usize, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.resize(at + len, 0);
+    let (map, mut words) = packed.split_at(len.div_ceil(64));
+    for (m, &bits) in map.iter().enumerate() {
+        let mut bits = bits;
+        while bits != 0 {
+            let i = m * 8 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let n = (len - i * 8).min(8);
+            out[at + i * 8..at + i * 8 + n].copy_from_slice(&words[..n]);
+            words = &words[n..];
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ext::AssumeLatest;
-    use crate::rules::Table;
+    use crate::rules::{Family, Table};
 
     /// The model path: parse, build every table from empty, encode.
     fn by_model(text: &str, opts: &RestoreOptions) -> Option<Vec<EncodedTable>> {
@@ -540,6 +635,36 @@ mod tests {
             let direct = encode_text(&t, &opts, &AssumeLatest).expect("the direct path takes it");
             let model = by_model(&t, &opts).expect("the model path takes it");
             assert!(direct == model, "differs (counters: {counters})");
+        }
+    }
+
+    proptest::proptest! {
+        /// Entries packed one after another in one buffer come back as
+        /// they were, whatever their bytes and lengths (a length that is
+        /// not a multiple of 8 included).
+        #[test]
+        fn packed_entries_unpack_as_they_were(
+            entries in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![3 => proptest::strategy::Just(0u8), 1 => proptest::num::u8::ANY],
+                    0..300,
+                ),
+                1..8,
+            )
+        ) {
+            let mut packed = Vec::new();
+            let mut starts = Vec::new();
+            for e in &entries {
+                starts.push(packed.len());
+                pack(e, &mut packed);
+            }
+            let mut out = vec![0xAA];
+            for (e, &at) in entries.iter().zip(&starts) {
+                let from = out.len();
+                unpack(&packed[at..], e.len(), &mut out);
+                proptest::prop_assert_eq!(&out[from..], &e[..]);
+            }
+            proptest::prop_assert_eq!(out[0], 0xAA);
         }
     }
 

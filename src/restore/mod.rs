@@ -4,7 +4,7 @@
 //! in file order, with every rule already turned into kernel payloads. Nothing
 //! touches the kernel here, so a bad line anywhere means nothing is applied.
 
-mod direct;
+pub(crate) mod direct;
 pub mod lexer;
 mod parser;
 pub mod writer;

@@ -158,16 +158,58 @@ pub struct Step<'a> {
 /// table's bytes and the save text. Returns a description of the first
 /// difference, or None.
 pub fn compare(family: Family, setup: &dyn Fn(&Netns), steps: &[Step]) -> Result<(), String> {
-    compare_via(family, setup, steps, None)
+    compare_via(family, setup, steps, Via::Library)
 }
 
-/// [`compare`], with the steps installed by the command `cli` (given the
-/// text on standard input) instead of the library when it is `Some`.
+/// How the candidate gets each step's text.
+#[derive(Clone, Copy, Debug)]
+pub enum Via<'a> {
+    /// `Restorer::restore_str`.
+    Library,
+    /// `Restorer::restore_file` on a regular file (mapped, not read).
+    LibraryFile,
+    /// The command `bin`, given the text as `feed` says.
+    Command(&'a str, Feed),
+}
+
+/// How the command gets its input.
+#[derive(Clone, Copy, Debug)]
+pub enum Feed {
+    /// Standard input, a pipe.
+    Pipe,
+    /// A file named on the command line.
+    Path,
+    /// Standard input redirected from a regular file.
+    StdinFile,
+}
+
+/// A temporary file holding `text`'s bytes, removed on drop.
+pub struct TempFile(pub PathBuf);
+
+impl TempFile {
+    pub fn new(text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!(
+            "ipta-input-{}-{}.rules",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::write(&path, iptables_atomic::text::to_bytes(text)).expect("write temp file");
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// [`compare`], with the steps given to the candidate as `via` says.
 pub fn compare_via(
     family: Family,
     setup: &dyn Fn(&Netns),
     steps: &[Step],
-    cli: Option<&str>,
+    via: Via,
 ) -> Result<(), String> {
     let reference = Netns::new("ref");
     let candidate = Netns::new("cand");
@@ -183,24 +225,59 @@ pub fn compare_via(
                 "step {i}: iptables-legacy-restore refused it: {err}"
             ));
         }
-        if let Some(bin) = cli {
-            let mut argv = vec![bin, "restore"];
-            if family == Family::V6 {
-                argv.push("-6");
-            }
-            argv.extend(argv_flags(s));
-            let (rc, _, err) = candidate.run(&argv, &iptables_atomic::text::to_bytes(s.text));
-            if rc != 0 {
-                return Err(format!("step {i}: {bin} exited with {rc}: {err}"));
-            }
-            continue;
-        }
-        iptables_atomic::Restorer::new(family)
+        let file = TempFile::new(s.text);
+        let path = file.0.to_str().expect("UTF-8 temp path");
+        let r = iptables_atomic::Restorer::new(family)
             .netns(candidate.name.clone())
             .noflush(s.noflush)
-            .counters(s.counters)
-            .restore_str(s.text)
-            .map_err(|e| format!("step {i}: iptables-atomic refused it: {e}"))?;
+            .counters(s.counters);
+        let (bin, feed) = match via {
+            Via::Library => {
+                r.restore_str(s.text)
+                    .map_err(|e| format!("step {i}: iptables-atomic refused it: {e}"))?;
+                continue;
+            }
+            Via::LibraryFile => {
+                let f = std::fs::File::open(&file.0).expect("open temp file");
+                r.restore_file(&f)
+                    .map_err(|e| format!("step {i}: iptables-atomic refused it: {e}"))?;
+                continue;
+            }
+            Via::Command(bin, feed) => (bin, feed),
+        };
+        let mut argv = vec![bin, "restore"];
+        if family == Family::V6 {
+            argv.push("-6");
+        }
+        argv.extend(argv_flags(s));
+        let (rc, err) = match feed {
+            Feed::Pipe => {
+                let (rc, _, err) = candidate.run(&argv, &iptables_atomic::text::to_bytes(s.text));
+                (rc, err)
+            }
+            Feed::Path => {
+                argv.push(path);
+                let (rc, _, err) = candidate.run(&argv, b"");
+                (rc, err)
+            }
+            Feed::StdinFile => {
+                let out = Command::new("ip")
+                    .args(["netns", "exec", &candidate.name])
+                    .args(&argv)
+                    .stdin(std::fs::File::open(&file.0).expect("open temp file"))
+                    .output()
+                    .expect("run the command");
+                (
+                    out.status.code().unwrap_or(-1),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
+            }
+        };
+        if rc != 0 {
+            return Err(format!(
+                "step {i}: {bin} ({feed:?}) exited with {rc}: {err}"
+            ));
+        }
     }
     let mut names: Vec<String> = steps.iter().flat_map(|s| tables_in(s.text)).collect();
     names.sort();
