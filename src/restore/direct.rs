@@ -498,11 +498,21 @@ fn lay_out(opts: &RestoreOptions, b: &Block, parts: &[Part]) -> Option<EncodedTa
 fn pack(entry: &[u8], out: &mut Vec<u8>) {
     let map_at = out.len();
     out.resize(map_at + entry.len().div_ceil(64), 0);
-    for (i, word) in entry.chunks(8).enumerate() {
-        if word.iter().any(|&b| b != 0) {
-            out[map_at + i / 8] |= 1 << (i % 8);
-            out.extend_from_slice(word);
+    let (words, tail) = entry.as_chunks::<8>();
+    for (m, group) in words.chunks(8).enumerate() {
+        let mut bits = 0u8;
+        for (k, word) in group.iter().enumerate() {
+            if u64::from_ne_bytes(*word) != 0 {
+                bits |= 1 << k;
+                out.extend_from_slice(word);
+            }
         }
+        out[map_at + m] = bits;
+    }
+    if tail.iter().any(|&b| b != 0) {
+        let i = words.len();
+        out[map_at + i / 8] |= 1 << (i % 8);
+        out.extend_from_slice(tail);
     }
 }
 
