@@ -68,6 +68,8 @@ struct Encoded {
     fix: u32,
 }
 
+const _: () = assert!(std::mem::size_of::<Encoded>() == 16);
+
 /// The rule's verdict is written already.
 const NO_FIX: u32 = u32::MAX;
 /// The rule falls through: its verdict is the offset of the next entry.
