@@ -500,11 +500,12 @@ fn lay_out(opts: &RestoreOptions, b: &Block, parts: &[Part]) -> Option<EncodedTa
 fn pack(entry: &[u8], out: &mut Vec<u8>) {
     let map_at = out.len();
     out.resize(map_at + entry.len().div_ceil(64), 0);
-    let (words, tail) = entry.as_chunks::<8>();
-    for (m, group) in words.chunks(8).enumerate() {
+    let whole = entry.len() / 8;
+    let tail = &entry[whole * 8..];
+    for (m, group) in entry[..whole * 8].chunks(64).enumerate() {
         let mut bits = 0u8;
-        for (k, word) in group.iter().enumerate() {
-            if u64::from_ne_bytes(*word) != 0 {
+        for (k, word) in group.chunks_exact(8).enumerate() {
+            if u64::from_ne_bytes(word.try_into().expect("8 bytes")) != 0 {
                 bits |= 1 << k;
                 out.extend_from_slice(word);
             }
@@ -512,7 +513,7 @@ fn pack(entry: &[u8], out: &mut Vec<u8>) {
         out[map_at + m] = bits;
     }
     if tail.iter().any(|&b| b != 0) {
-        let i = words.len();
+        let i = whole;
         out[map_at + i / 8] |= 1 << (i % 8);
         out.extend_from_slice(tail);
     }
