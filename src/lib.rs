@@ -209,7 +209,8 @@ impl Restorer {
         let mapped = if file.metadata().map_err(cant)?.is_file()
             && std::io::Seek::stream_position(&mut &*file).map_err(cant)? == 0
         {
-            sys::MappedFile::map(file).map_err(cant)?
+            // Where the file system cannot map it, it is read.
+            sys::MappedFile::map(file).ok().flatten()
         } else {
             None
         };

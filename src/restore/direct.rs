@@ -119,9 +119,9 @@ pub(crate) fn encode_text_then(
         b.index = FastMap::default();
     }
     after_parse();
-    // The largest table first, and each table's rules dropped once it is
-    // laid out: the encoded rules of a table and the table itself are in
-    // memory together only while it is laid out.
+    // The largest table first, and each table's encoded rules dropped once
+    // it is laid out: the other tables are then made while only their own
+    // (smaller) encoded rules wait, not the largest table's too.
     let mut order: Vec<usize> = (0..blocks.len()).collect();
     order
         .sort_by_key(|&i| std::cmp::Reverse(parts[i].iter().map(|p| p.bytes.len()).sum::<usize>()));
