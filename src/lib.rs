@@ -206,10 +206,9 @@ impl Restorer {
         let cant = |e: std::io::Error| {
             Error::Other(format!("cannot read {}: {e}", self.options.file_name))
         };
-        let mapped = if file.metadata().map_err(cant)?.is_file()
-            && std::io::Seek::stream_position(&mut &*file).map_err(cant)? == 0
-        {
-            // Where the file system cannot map it, it is read.
+        // A regular file read from its start is mapped (where the file
+        // system can map it); a pipe cannot tell its position.
+        let mapped = if std::io::Seek::stream_position(&mut &*file).ok() == Some(0) {
             sys::MappedFile::map(file).ok().flatten()
         } else {
             None

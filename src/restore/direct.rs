@@ -322,7 +322,11 @@ fn encode_rules(
                     },
                 };
                 entry.clear();
-                let verdict_at = append_rule(&mut entry, opts.family, &rule).ok()?;
+                let verdict_at = append_rule(&mut entry, opts.family, &rule)
+                    .ok()?
+                    .map(u16::try_from)
+                    .transpose()
+                    .ok()?;
                 let start = u32::try_from(part.bytes.len()).ok()?;
                 pack(&entry, &mut part.bytes);
                 part.rules.push(Encoded {
@@ -330,7 +334,7 @@ fn encode_rules(
                     start,
                     // append_rule refuses an entry above 65535 bytes.
                     len: u16::try_from(entry.len()).ok()?,
-                    verdict_at: verdict_at.and_then(|v| u16::try_from(v).ok()).unwrap_or(0),
+                    verdict_at: verdict_at.unwrap_or(0),
                     fix: if verdict_at.is_some() { fix } else { NO_FIX },
                 });
                 if opts.counters {

@@ -225,8 +225,6 @@ pub fn compare_via(
                 "step {i}: iptables-legacy-restore refused it: {err}"
             ));
         }
-        let file = TempFile::new(s.text);
-        let path = file.0.to_str().expect("UTF-8 temp path");
         let r = iptables_atomic::Restorer::new(family)
             .netns(candidate.name.clone())
             .noflush(s.noflush)
@@ -238,6 +236,7 @@ pub fn compare_via(
                 continue;
             }
             Via::LibraryFile => {
+                let file = TempFile::new(s.text);
                 let f = std::fs::File::open(&file.0).expect("open temp file");
                 r.restore_file(&f)
                     .map_err(|e| format!("step {i}: iptables-atomic refused it: {e}"))?;
@@ -256,11 +255,13 @@ pub fn compare_via(
                 (rc, err)
             }
             Feed::Path => {
-                argv.push(path);
+                let file = TempFile::new(s.text);
+                argv.push(file.0.to_str().expect("UTF-8 temp path"));
                 let (rc, _, err) = candidate.run(&argv, b"");
                 (rc, err)
             }
             Feed::StdinFile => {
+                let file = TempFile::new(s.text);
                 let out = Command::new("ip")
                     .args(["netns", "exec", &candidate.name])
                     .args(&argv)
