@@ -239,12 +239,8 @@ impl Restorer {
         // first, which bisects the model when the kernel refuses it.
         if let Ok(s) = &sock {
             if !self.test && self.precheck != Precheck::Always {
-                if let Some(tables) =
-                    restore::direct::encode_text_then(text, &self.options, s, release)
-                {
-                    if let Some(report) = self.install_direct(text, s, tables)? {
-                        return Ok(report);
-                    }
+                if let Some(report) = self.restore_direct(text, s, release)? {
+                    return Ok(report);
                 }
             }
         }
@@ -434,41 +430,87 @@ impl Restorer {
         Ok(report)
     }
 
-    /// Installs tables encoded by the direct path, as
-    /// [`Restorer::restore_str`] installs the tables it builds; `None` (and
-    /// nothing done) when a table does not exist yet and the mode is
-    /// [`Precheck::Auto`]: the model path then checks it in a scratch
-    /// namespace first.
+    /// The direct path (see [`restore::direct`]): the rules are encoded,
+    /// then, while this thread lays the tables out, another takes the
+    /// xtables lock and reads the live tables a rollback may need; then the
+    /// tables are installed. `None` when the input is not of the plain kind
+    /// (or, in Auto mode, a table is new): the caller takes the model path,
+    /// the lock let go.
+    fn restore_direct(
+        &self,
+        text: &str,
+        sock: &XtSocket,
+        release: &dyn Fn(),
+    ) -> Result<Option<Report>> {
+        let (tables, live) = std::thread::scope(|scope| {
+            let mut reader = None;
+            let tables =
+                restore::direct::encode_text_then(text, &self.options, sock, &mut |names| {
+                    release();
+                    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+                    reader = Some(scope.spawn(move || self.lock_and_read(sock, &names)));
+                });
+            let live = reader.map(|r| {
+                r.join()
+                    .unwrap_or_else(|_| Err(Error::Other("reading the live tables failed".into())))
+            });
+            (tables, live)
+        });
+        let (Some(tables), Some(live)) = (tables, live) else {
+            return Ok(None);
+        };
+        match live? {
+            Some(live) => self.install_direct(text, sock, tables, live).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Takes the xtables lock and reads what [`Restorer::install_direct`]
+    /// needs of the live tables `names` (in install order). `None` in Auto
+    /// mode when a table does not exist yet (it is checked in a scratch
+    /// namespace first, on the model path).
+    fn lock_and_read(&self, sock: &XtSocket, names: &[String]) -> Result<Option<Live>> {
+        let lock = XtablesLock::acquire(self.wait)?;
+        let existing = kernel::table_names(self.options.family)?;
+        // Every table exists here in Auto mode: installed in file order.
+        if self.precheck == Precheck::Auto && !names.iter().all(|n| existing.contains(n)) {
+            return Ok(None);
+        }
+        let mut tables = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let exists = existing.contains(name);
+            // As in restore_str: only a table replaced before another one
+            // may have to be put back.
+            tables.push(if exists && i + 1 < names.len() {
+                let (info, raw) = sock.read_encoded(name)?;
+                (Some(raw), Some(info.num_entries))
+            } else if exists {
+                (None, None)
+            } else {
+                (None, apply::read_entries(name, None))
+            });
+        }
+        Ok(Some(Live {
+            _lock: lock,
+            tables,
+        }))
+    }
+
+    /// Installs tables encoded by the direct path (in block order, with
+    /// what was read of the live ones), as [`Restorer::restore_str`]
+    /// installs the tables it builds.
     fn install_direct(
         &self,
         text: &str,
         sock: &XtSocket,
         order: Vec<blob::EncodedTable>,
-    ) -> Result<Option<Report>> {
-        let family = self.options.family;
-        let _lock = XtablesLock::acquire(self.wait)?;
-        let existing = kernel::table_names(family)?;
+        live: Live,
+    ) -> Result<Report> {
         let auto = self.precheck == Precheck::Auto;
-        // Every table exists here in Auto mode: installed in file order.
-        if auto && !order.iter().all(|t| existing.contains(&t.name)) {
-            return Ok(None);
-        }
-        let last = order.last().map(|t| t.name.clone());
         let names: Vec<String> = order.iter().map(|t| t.name.clone()).collect();
         let mut jobs = Vec::new();
-        for enc in order {
+        for (enc, (previous, read_entries)) in order.into_iter().zip(live.tables) {
             let name = enc.name.clone();
-            let exists = existing.contains(&name);
-            // As in restore_str: only a table replaced before another one
-            // may have to be put back.
-            let (previous, read_entries) = if exists && Some(&name) != last.as_ref() {
-                let (info, raw) = sock.read_encoded(&name)?;
-                (Some(raw), Some(info.num_entries))
-            } else if exists {
-                (None, None)
-            } else {
-                (None, apply::read_entries(&name, None))
-            };
             let options = &self.options;
             jobs.push(apply::Job {
                 sock,
@@ -488,9 +530,10 @@ impl Restorer {
             });
         }
         let mut report = Report::default();
-        report
-            .warnings
-            .extend(kernel::nft::mixed_backend_warning(family, &names));
+        report.warnings.extend(kernel::nft::mixed_backend_warning(
+            self.options.family,
+            &names,
+        ));
         report.tables = match apply::install_all(jobs) {
             Ok(installed) => installed.into_iter().map(|i| i.committed).collect(),
             Err(Error::Kernel { table, message }) if auto => {
@@ -505,7 +548,7 @@ impl Restorer {
                 })
             }
         };
-        Ok(Some(report))
+        Ok(report)
     }
 
     /// After the live kernel refused `table`: builds it again from the table
@@ -519,6 +562,15 @@ impl Restorer {
         let built = apply::build_table(&script, self.options.noflush, live).ok()?;
         apply::kernel_check(self.options.family, &[built], &script.file_name).err()
     }
+}
+
+/// The live tables as [`Restorer::install_direct`] needs them, read under
+/// the xtables lock (held until it is dropped): per table in install order,
+/// the table as installed when it may have to be put back, and the entry
+/// count read (see `apply::Job`).
+struct Live {
+    _lock: XtablesLock,
+    tables: Vec<(Option<blob::EncodedTable>, Option<u32>)>,
 }
 
 /// One table of a restore, built and encoded.

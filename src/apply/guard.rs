@@ -1608,7 +1608,7 @@ mod tests {
         let opts = [crate::ext::OptValue {
             name: "state",
             invert: false,
-            args: vec![states.into()],
+            args: vec![states].into(),
         }];
         let ip = crate::rules::IpMatch::any(Family::V4);
         let ctx = crate::ext::RuleContext {

@@ -245,11 +245,11 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, arg: Option<&str>) -> OptValue {
+    fn ov(name: &'static str, invert: bool, arg: Option<&str>) -> OptValue<'static> {
         OptValue {
             name,
             invert,
-            args: arg.map(|a| vec![a.to_string()]).unwrap_or_default(),
+            args: arg.map(|a| vec![a.to_string()]).unwrap_or_default().into(),
         }
     }
 

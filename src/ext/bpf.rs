@@ -212,11 +212,11 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(arg: &str) -> OptValue {
+    fn ov(arg: &str) -> OptValue<'static> {
         OptValue {
             name: "bytecode",
             invert: false,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

@@ -88,11 +88,11 @@ mod tests {
             .map(|d| crate::ext::make_extension(&Checksum, 0, d).data)
     }
 
-    fn fill(invert: bool) -> OptValue {
+    fn fill(invert: bool) -> OptValue<'static> {
         OptValue {
             name: "checksum-fill",
             invert,
-            args: vec![],
+            args: Default::default(),
         }
     }
 

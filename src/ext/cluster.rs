@@ -135,11 +135,11 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, arg: &str) -> OptValue {
+    fn ov(name: &'static str, invert: bool, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 
@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused() {
-        let base = |local: OptValue| {
+        let base = |local: OptValue<'static>| {
             vec![
                 ov("cluster-total-nodes", false, "2"),
                 local,

@@ -145,11 +145,11 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, arg: &str) -> OptValue {
+    fn ov(name: &'static str, invert: bool, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 
@@ -184,7 +184,7 @@ mod tests {
         Connbytes.save(0, data, &ctx, &mut out).map(|_| out)
     }
 
-    fn opts(range: &str, invert: bool, dir: &str, mode: &str) -> Vec<OptValue> {
+    fn opts(range: &str, invert: bool, dir: &str, mode: &str) -> Vec<OptValue<'static>> {
         vec![
             ov("connbytes", invert, range),
             ov("connbytes-dir", false, dir),

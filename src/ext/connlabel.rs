@@ -297,7 +297,7 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::ext::xt_align;
 
-    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue {
+    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue<'static> {
         OptValue {
             name,
             invert,

@@ -29,11 +29,11 @@ mod tests {
     use crate::rules::Family;
     use crate::rules::IpMatch;
 
-    fn ov(invert: bool, arg: &str) -> OptValue {
+    fn ov(invert: bool, arg: &str) -> OptValue<'static> {
         OptValue {
             name: "mark",
             invert,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

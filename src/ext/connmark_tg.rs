@@ -299,16 +299,16 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::{Family, IpMatch};
 
-    fn ov(name: &'static str, arg: Option<&str>) -> OptValue {
+    fn ov(name: &'static str, arg: Option<&str>) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
-            args: arg.map(|a| vec![a.to_string()]).unwrap_or_default(),
+            args: arg.map(|a| vec![a.to_string()]).unwrap_or_default().into(),
         }
     }
 
     /// `--save-mark --mask 0xff` → [save-mark, mask 0xff].
-    fn opts(line: &str) -> Vec<OptValue> {
+    fn opts(line: &str) -> Vec<OptValue<'static>> {
         let mut out = Vec::new();
         let mut words = line.split_whitespace().peekable();
         while let Some(w) = words.next() {

@@ -88,11 +88,11 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::{Family, IpMatch};
 
-    fn flag(name: &'static str) -> OptValue {
+    fn flag(name: &'static str) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
-            args: vec![],
+            args: Default::default(),
         }
     }
 

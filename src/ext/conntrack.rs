@@ -1155,11 +1155,11 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, arg: &str) -> OptValue {
+    fn ov(name: &'static str, invert: bool, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

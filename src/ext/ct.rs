@@ -293,14 +293,14 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn o(name: &'static str, arg: &str) -> OptValue {
+    fn o(name: &'static str, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
             args: if arg.is_empty() {
-                vec![]
+                Default::default()
             } else {
-                vec![arg.to_string()]
+                vec![arg.to_string()].into()
             },
         }
     }

@@ -158,14 +158,14 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, arg: &str) -> OptValue {
+    fn ov(name: &'static str, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
             args: if arg.is_empty() {
-                vec![]
+                Default::default()
             } else {
-                vec![arg.to_string()]
+                vec![arg.to_string()].into()
             },
         }
     }
@@ -233,7 +233,7 @@ mod tests {
         ),
     ];
 
-    fn opts(case: &[(&'static str, &str)]) -> Vec<OptValue> {
+    fn opts(case: &[(&'static str, &str)]) -> Vec<OptValue<'static>> {
         case.iter().map(|(n, a)| ov(n, a)).collect()
     }
 

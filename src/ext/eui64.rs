@@ -83,7 +83,7 @@ mod tests {
         let o = OptValue {
             name: "eui64",
             invert: false,
-            args: vec![],
+            args: Default::default(),
         };
         assert!(with_ctx(|ctx| Eui64.parse(0, &[o], ctx)).is_err());
         assert!(

@@ -139,14 +139,14 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, arg: Option<&str>) -> OptValue {
+    fn ov(name: &'static str, invert: bool, arg: Option<&str>) -> OptValue<'static> {
         OptValue {
             name,
             invert,
             args: arg.map(str::to_string).into_iter().collect(),
         }
     }
-    fn flag(name: &'static str) -> OptValue {
+    fn flag(name: &'static str) -> OptValue<'static> {
         ov(name, false, None)
     }
 

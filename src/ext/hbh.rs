@@ -192,11 +192,11 @@ pub(crate) mod opts_tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, arg: &str) -> OptValue {
+    fn ov(name: &'static str, invert: bool, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

@@ -422,7 +422,7 @@ mod tests {
     use crate::rules::IpMatch;
 
     /// "--a 1 --b 2" as options (every HMARK option takes one argument).
-    fn opts(line: &str) -> Vec<OptValue> {
+    fn opts(line: &str) -> Vec<OptValue<'static>> {
         let w: Vec<&str> = line.split_whitespace().collect();
         w.chunks(2)
             .map(|c| OptValue {
@@ -711,7 +711,7 @@ mod tests {
         let inv = [OptValue {
             invert: true,
             name: "hmark-rnd",
-            args: vec!["1".into()],
+            args: vec!["1"].into(),
         }];
         assert!(with_ctx(Family::V4, |c| Hmark.parse(0, &inv, c))
             .unwrap_err()

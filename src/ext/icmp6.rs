@@ -177,11 +177,11 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(invert: bool, arg: &str) -> OptValue {
+    fn ov(invert: bool, arg: &str) -> OptValue<'static> {
         OptValue {
             name: "icmpv6-type",
             invert,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

@@ -189,17 +189,17 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, arg: Option<&str>) -> OptValue {
+    fn ov(name: &'static str, invert: bool, arg: Option<&str>) -> OptValue<'static> {
         OptValue {
             name,
             invert,
             args: arg.map(str::to_string).into_iter().collect(),
         }
     }
-    fn header(invert: bool, arg: &str) -> OptValue {
+    fn header(invert: bool, arg: &str) -> OptValue<'static> {
         ov("header", invert, Some(arg))
     }
-    fn soft() -> OptValue {
+    fn soft() -> OptValue<'static> {
         ov("soft", false, None)
     }
 

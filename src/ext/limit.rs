@@ -183,7 +183,7 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, args: &[&str]) -> OptValue {
+    fn ov(name: &'static str, args: &[&str]) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
@@ -315,7 +315,7 @@ mod tests {
         let inv = [OptValue {
             name: "limit",
             invert: true,
-            args: vec!["1/s".into()],
+            args: vec!["1/s"].into(),
         }];
         assert!(run(&inv).unwrap_err().contains("cannot be inverted"));
         assert!(save(&[0; 4]).is_err());

@@ -161,11 +161,11 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::{Family, IpMatch};
 
-    fn ov(name: &'static str, arg: Option<&str>) -> OptValue {
+    fn ov(name: &'static str, arg: Option<&str>) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
-            args: arg.map(|a| vec![a.to_string()]).unwrap_or_default(),
+            args: arg.map(|a| vec![a.to_string()]).unwrap_or_default().into(),
         }
     }
 

@@ -105,6 +105,7 @@ pub mod payload;
 pub use payload::{Payload, Reader};
 
 use crate::fasthash::FastMap as HashMap;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// Match or target.
@@ -145,26 +146,100 @@ pub const fn opt(name: &'static str, arg: Arg) -> OptSpec {
 
 /// An option as given on a rule line, ready for a codec.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptValue {
+pub struct OptValue<'a> {
     /// The option's canonical name from the codec's table (an abbreviation
     /// typed by the user is resolved to this).
     pub name: &'static str,
     /// `!` stood before it.
     pub invert: bool,
     /// Its arguments (0, 1 or 2).
-    pub args: Vec<String>,
+    pub args: Args<'a>,
 }
 
-impl OptValue {
+impl OptValue<'_> {
     /// The first argument, or an empty string for a flag.
     pub fn arg(&self) -> &str {
-        self.args.first().map(String::as_str).unwrap_or("")
+        self.args.first().map_or("", |a| a)
     }
 
     /// The first argument as the bytes it stands for (text fields: names,
     /// prefixes, comments, patterns; see [`crate::text`]).
     pub fn arg_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
         crate::text::to_bytes(self.arg())
+    }
+}
+
+/// The arguments of an option, borrowed from the rule line where they can
+/// be: a rule's options are parsed without an allocation each. Reads as a
+/// slice of `Cow<str>`.
+#[derive(Debug, Clone, Default)]
+pub struct Args<'a>(ArgList<'a>);
+
+#[derive(Debug, Clone)]
+enum ArgList<'a> {
+    /// Up to two (every option of every extension).
+    Inline([Cow<'a, str>; 2], usize),
+    /// More, which only a caller building options itself can make.
+    Spilled(Vec<Cow<'a, str>>),
+}
+
+impl Default for ArgList<'_> {
+    fn default() -> Self {
+        ArgList::Inline(Default::default(), 0)
+    }
+}
+
+impl<'a> Args<'a> {
+    /// Adds an argument.
+    pub fn push(&mut self, arg: impl Into<Cow<'a, str>>) {
+        let arg = arg.into();
+        match &mut self.0 {
+            ArgList::Inline(list, len) if *len < list.len() => {
+                list[*len] = arg;
+                *len += 1;
+            }
+            ArgList::Inline(list, _) => {
+                let mut v: Vec<Cow<'a, str>> = list.iter_mut().map(std::mem::take).collect();
+                v.push(arg);
+                self.0 = ArgList::Spilled(v);
+            }
+            ArgList::Spilled(v) => v.push(arg),
+        }
+    }
+}
+
+impl<'a> std::ops::Deref for Args<'a> {
+    type Target = [Cow<'a, str>];
+
+    fn deref(&self) -> &Self::Target {
+        match &self.0 {
+            ArgList::Inline(list, len) => &list[..*len],
+            ArgList::Spilled(v) => v,
+        }
+    }
+}
+
+impl PartialEq for Args<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for Args<'_> {}
+
+impl<'a, S: Into<Cow<'a, str>>> FromIterator<S> for Args<'a> {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut args = Args::default();
+        for a in iter {
+            args.push(a);
+        }
+        args
+    }
+}
+
+impl<'a, S: Into<Cow<'a, str>>> From<Vec<S>> for Args<'a> {
+    fn from(v: Vec<S>) -> Self {
+        v.into_iter().collect()
     }
 }
 

@@ -178,11 +178,11 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn to(arg: &str) -> OptValue {
+    fn to(arg: &str) -> OptValue<'static> {
         OptValue {
             name: "to",
             invert: false,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

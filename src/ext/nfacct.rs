@@ -98,7 +98,7 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue {
+    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue<'static> {
         OptValue {
             name,
             invert,

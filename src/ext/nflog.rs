@@ -149,11 +149,11 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::{Family, IpMatch};
 
-    fn ov(name: &'static str, arg: &str) -> OptValue {
+    fn ov(name: &'static str, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 
@@ -193,7 +193,7 @@ mod tests {
     // xt_nflog_info after the target header.
     //   len u32 | group u16 | threshold u16 | flags u16 | pad u16 | prefix[64]
     const X63: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
-    fn cases() -> Vec<(Vec<OptValue>, Vec<u8>, String)> {
+    fn cases() -> Vec<(Vec<OptValue<'static>>, Vec<u8>, String)> {
         vec![
             // `-j NFLOG`
             (vec![], fixture("00000000 0000 0000 0000 0000", ""), String::new()),

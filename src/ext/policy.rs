@@ -163,7 +163,7 @@ fn parse_hostmask(family: Family, o: &OptValue) -> ExtResult<([u8; 16], [u8; 16]
         return Ok((addr, [0xff; 16]));
     };
     let plen_opt = OptValue {
-        args: vec![plen.to_string()],
+        args: vec![plen.to_string()].into(),
         ..o.clone()
     };
     let mask = match family {
@@ -487,7 +487,7 @@ mod tests {
     use crate::ext::xt_align;
     use crate::sys::bindings::xt_policy_spec;
 
-    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue {
+    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue<'static> {
         OptValue {
             name,
             invert,
@@ -496,7 +496,7 @@ mod tests {
     }
 
     /// `--name arg` words into options; `!` before an option inverts it.
-    fn opts(words: &str) -> Vec<OptValue> {
+    fn opts(words: &str) -> Vec<OptValue<'static>> {
         let spec = |n: &str| TABLE.iter().find(|e| e.spec.name == n).unwrap().spec;
         let w: Vec<&str> = words.split_whitespace().collect();
         let mut v = Vec::new();

@@ -343,7 +343,7 @@ impl Codec for Rateest {
                 });
             }
             seen.push(id);
-            let arg = o.args.first().map(String::as_str);
+            let arg = o.args.first().map(|a| &**a);
             match id {
                 "rateest1" | "rateest2" => {
                     let off = if id == "rateest1" {
@@ -453,7 +453,7 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue {
+    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue<'static> {
         OptValue {
             name,
             invert,

@@ -270,7 +270,7 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::{Family, IpMatch};
 
-    fn opts(line: &str) -> Vec<OptValue> {
+    fn opts(line: &str) -> Vec<OptValue<'static>> {
         let w: Vec<&str> = line.split_whitespace().collect();
         w.chunks(2)
             .map(|c| OptValue {
@@ -280,7 +280,7 @@ mod tests {
                     _ => "rateest-ewmalog",
                 },
                 invert: false,
-                args: vec![c[1].to_string()],
+                args: vec![c[1].to_string()].into(),
             })
             .collect()
     }

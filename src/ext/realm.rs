@@ -93,11 +93,11 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::ext::xt_align;
 
-    fn ov(invert: bool, arg: &str) -> OptValue {
+    fn ov(invert: bool, arg: &str) -> OptValue<'static> {
         OptValue {
             name: "realm",
             invert,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

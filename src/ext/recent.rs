@@ -461,7 +461,7 @@ pub(crate) mod testkit {
     use crate::rules::{Family, IpMatch};
 
     /// Options as the rule parser hands them over: `! --name arg ...`.
-    pub fn opts(codec: &dyn Codec, line: &str) -> Vec<OptValue> {
+    pub fn opts(codec: &dyn Codec, line: &str) -> Vec<OptValue<'static>> {
         let words: Vec<&str> = line.split_whitespace().collect();
         let mut out = Vec::new();
         let (mut i, mut invert) = (0, false);

@@ -95,11 +95,11 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool) -> OptValue {
+    fn ov(name: &'static str, invert: bool) -> OptValue<'static> {
         OptValue {
             name,
             invert,
-            args: Vec::new(),
+            args: Default::default(),
         }
     }
 

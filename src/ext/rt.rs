@@ -211,20 +211,20 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, arg: Option<&str>) -> OptValue {
+    fn ov(name: &'static str, invert: bool, arg: Option<&str>) -> OptValue<'static> {
         OptValue {
             name,
             invert,
             args: arg.map(str::to_string).into_iter().collect(),
         }
     }
-    fn val(name: &'static str, arg: &str) -> OptValue {
+    fn val(name: &'static str, arg: &str) -> OptValue<'static> {
         ov(name, false, Some(arg))
     }
-    fn inv(name: &'static str, arg: &str) -> OptValue {
+    fn inv(name: &'static str, arg: &str) -> OptValue<'static> {
         ov(name, true, Some(arg))
     }
-    fn flag(name: &'static str) -> OptValue {
+    fn flag(name: &'static str) -> OptValue<'static> {
         ov(name, false, None)
     }
 

@@ -115,11 +115,11 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::{Family, IpMatch};
 
-    fn ov(arg: &str) -> OptValue {
+    fn ov(arg: &str) -> OptValue<'static> {
         OptValue {
             name: "selctx",
             invert: false,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

@@ -356,11 +356,7 @@ fn parse_with(
                     return Err("--match-set can be specified only once".into());
                 }
                 let name = o.arg();
-                let dirs = o
-                    .args
-                    .get(1)
-                    .ok_or("--match-set requires two args.")?
-                    .as_str();
+                let dirs = o.args.get(1).ok_or("--match-set requires two args.")?;
                 if name.len() > NAME_MAX {
                     return Err(format!(
                         "setname `{name}' too long, max {NAME_MAX} characters."
@@ -587,7 +583,7 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::ext::xt_align;
 
-    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue {
+    fn ov(name: &'static str, invert: bool, args: &[&str]) -> OptValue<'static> {
         OptValue {
             name,
             invert,

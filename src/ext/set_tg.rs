@@ -118,8 +118,8 @@ fn parse_dirs(arg: &str, max: usize) -> ExtResult<Vec<bool>> {
 
 /// parse_target: name and flags of one set option.
 fn parse_set(sets: &dyn SetIndex, rev: u8, o: &OptValue, family: Family) -> ExtResult<SetRef> {
-    let name = o.args.first().map(String::as_str).unwrap_or("");
-    let dirs = o.args.get(1).map(String::as_str).unwrap_or("");
+    let name = o.args.first().map(|a| &**a).unwrap_or("");
+    let dirs = o.args.get(1).map(|a| &**a).unwrap_or("");
     if name.len() > NAME_LEN - 1 {
         return Err(format!(
             "setname `{name}' too long, max {} characters.",
@@ -434,7 +434,7 @@ mod tests {
     }
 
     /// "--add-set a src --exist" as options.
-    fn opts(line: &str) -> Vec<OptValue> {
+    fn opts(line: &str) -> Vec<OptValue<'static>> {
         let mut words = line.split_whitespace().peekable();
         let mut out = Vec::new();
         while let Some(w) = words.next() {
@@ -754,12 +754,12 @@ mod tests {
                 OptValue {
                     invert,
                     name: "add-set",
-                    args: vec!["tg4a".into(), "src".into()],
+                    args: vec!["tg4a", "src"].into(),
                 },
                 OptValue {
                     invert,
                     name: "exist",
-                    args: vec![],
+                    args: Default::default(),
                 },
             ]
         };

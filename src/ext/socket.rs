@@ -123,11 +123,11 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str) -> OptValue {
+    fn ov(name: &'static str) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
-            args: vec![],
+            args: Default::default(),
         }
     }
 

@@ -368,17 +368,17 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, invert: bool, arg: &str) -> OptValue {
+    fn ov(name: &'static str, invert: bool, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
-    fn val(name: &'static str, arg: &str) -> OptValue {
+    fn val(name: &'static str, arg: &str) -> OptValue<'static> {
         ov(name, false, arg)
     }
-    fn inv(name: &'static str, arg: &str) -> OptValue {
+    fn inv(name: &'static str, arg: &str) -> OptValue<'static> {
         ov(name, true, arg)
     }
 

@@ -103,14 +103,14 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::{Family, IpMatch};
 
-    fn ov(name: &'static str, arg: &str) -> OptValue {
+    fn ov(name: &'static str, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
             args: if arg.is_empty() {
-                vec![]
+                Default::default()
             } else {
-                vec![arg.to_string()]
+                vec![arg.to_string()].into()
             },
         }
     }

@@ -125,7 +125,7 @@ mod tests {
             .map(|a| OptValue {
                 name: "strip-options",
                 invert: false,
-                args: vec![a.to_string()],
+                args: vec![a.to_string()].into(),
             })
             .collect();
         with_ctx(|c| TcpOptStrip.parse(0, &opts, c))
@@ -214,7 +214,7 @@ mod tests {
             .map(|a| OptValue {
                 name: "strip-options",
                 invert: false,
-                args: vec![a.to_string()],
+                args: vec![a.to_string()].into(),
             })
             .collect();
         assert!(with_ctx(|c| TcpOptStrip.parse(0, &twice, c))

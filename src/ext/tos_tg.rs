@@ -195,11 +195,11 @@ mod tests {
     use crate::ext::testutil::hex;
     use crate::rules::IpMatch;
 
-    fn ov(name: &'static str, arg: &str) -> OptValue {
+    fn ov(name: &'static str, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

@@ -257,11 +257,11 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn o(name: &'static str, arg: &str) -> OptValue {
+    fn o(name: &'static str, arg: &str) -> OptValue<'static> {
         OptValue {
             name,
             invert: false,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

@@ -67,7 +67,7 @@ mod tests {
         let o = OptValue {
             name: "x",
             invert: false,
-            args: vec![],
+            args: Default::default(),
         };
         assert!(Trace.parse(0, &[o], &ctx).is_err());
     }

@@ -357,11 +357,11 @@ mod tests {
     use crate::ext::xt_align;
     use crate::rules::IpMatch;
 
-    fn ov(invert: bool, arg: &str) -> OptValue {
+    fn ov(invert: bool, arg: &str) -> OptValue<'static> {
         OptValue {
             name: "u32",
             invert,
-            args: vec![arg.to_string()],
+            args: vec![arg.to_string()].into(),
         }
     }
 

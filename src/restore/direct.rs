@@ -37,8 +37,6 @@ struct Block<'t> {
     /// Chains: the table's built-in ones first (hook order), then the
     /// declared user chains in declaration order.
     chains: Vec<ChainDecl<'t>>,
-    /// Chain name → index in `chains`.
-    index: FastMap<String, u32>,
     /// Its rule lines, as a range of the scan's rule lines.
     rules: Range<usize>,
 }
@@ -97,28 +95,28 @@ pub fn encode_text(
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
 ) -> Option<Vec<EncodedTable>> {
-    encode_text_then(text, opts, revs, &|| {})
+    encode_text_then(text, opts, revs, &mut |_| {})
 }
 
-/// [`encode_text`], calling `after_parse` once every rule is encoded and
-/// the text is no longer read (before the tables are laid out).
+/// [`encode_text`], calling `after_parse` with the tables' names (in the
+/// order of their blocks) once every rule is encoded and the text is no
+/// longer read, before the tables are laid out.
 pub(crate) fn encode_text_then(
     text: &str,
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
-    after_parse: &dyn Fn(),
+    after_parse: &mut dyn FnMut(&[&str]),
 ) -> Option<Vec<EncodedTable>> {
     if opts.noflush || opts.table.is_some() {
         return None;
     }
-    let (mut blocks, lines) = scan(text, opts)?;
-    let mut parts = encode_rules(&blocks, &lines, opts, revs)?;
+    let (blocks, lines) = scan(text, opts)?;
+    let indexes = blocks.iter().map(chain_index).collect::<Option<Vec<_>>>()?;
+    let mut parts = encode_rules(&blocks, &indexes, &lines, opts, revs)?;
     // What the layout does not need goes before it makes the tables.
     drop(lines);
-    for b in &mut blocks {
-        b.index = FastMap::default();
-    }
-    after_parse();
+    drop(indexes);
+    after_parse(&blocks.iter().map(|b| b.table).collect::<Vec<_>>());
     // The largest table first, and each table's encoded rules dropped once
     // it is laid out: the other tables are then made while only their own
     // (smaller) encoded rules wait, not the largest table's too.
@@ -170,11 +168,6 @@ fn scan<'t>(
                         policy: None,
                     })
                     .collect(),
-                index: hooks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &h)| (HOOK_NAMES[h].to_string(), i as u32))
-                    .collect(),
                 rules: lines.len()..lines.len(),
             });
             continue;
@@ -211,12 +204,14 @@ fn scan<'t>(
             else {
                 return None;
             };
+            // A user chain declared twice is found by chain_index.
             match block
-                .index
-                .get(&name)
-                .map(|&i| &mut block.chains[i as usize])
+                .chains
+                .iter_mut()
+                .take_while(|c| c.hook.is_some())
+                .find(|c| c.name == name)
             {
-                Some(c) if c.hook.is_some() => {
+                Some(c) => {
                     c.policy = match policy.as_str() {
                         "ACCEPT" => Some((Verdict::Accept, counters)),
                         "DROP" => Some((Verdict::Drop, counters)),
@@ -224,15 +219,11 @@ fn scan<'t>(
                         _ => return None,
                     }
                 }
-                Some(_) => return None,
-                None if policy == "-" => {
-                    block.index.insert(name.clone(), block.chains.len() as u32);
-                    block.chains.push(ChainDecl {
-                        name: name.into(),
-                        hook: None,
-                        policy: None,
-                    })
-                }
+                None if policy == "-" => block.chains.push(ChainDecl {
+                    name: name.into(),
+                    hook: None,
+                    policy: None,
+                }),
                 None => return None,
             }
             continue;
@@ -245,10 +236,24 @@ fn scan<'t>(
     Some((blocks, lines))
 }
 
+/// A block's chains by name (index in its `chains`), made once the whole
+/// block is read (at its size: a map grown while it is filled would touch
+/// fresh memory at every step). `None` when a chain is declared twice.
+fn chain_index<'b>(b: &'b Block) -> Option<FastMap<&'b str, u32>> {
+    let mut index = FastMap::with_capacity_and_hasher(b.chains.len(), Default::default());
+    for (i, c) in b.chains.iter().enumerate() {
+        if index.insert(&*c.name, i as u32).is_some() {
+            return None;
+        }
+    }
+    Some(index)
+}
+
 /// Parses and encodes every rule line, on several threads for a large
 /// input: per block, what each thread encoded of it (in file order).
 fn encode_rules(
     blocks: &[Block],
+    indexes: &[FastMap<&str, u32>],
     lines: &[(usize, &str)],
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
@@ -281,7 +286,7 @@ fn encode_rules(
             while !blocks[bi].rules.contains(&at) {
                 bi += 1;
             }
-            let (b, idx, part) = (&blocks[bi], &blocks[bi].index, &mut parts[bi]);
+            let (b, idx, part) = (&blocks[bi], &indexes[bi], &mut parts[bi]);
             let (line_no, raw) = lines[at];
             let lc = LineCtx {
                 file: &opts.file_name,

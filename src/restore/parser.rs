@@ -1,6 +1,7 @@
 //! The iptables-restore file parser and the rule-line parser (a re-statement
 //! of iptables 1.8.9's `do_parse` over the words of one line).
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::lexer::{split_words, Word};
@@ -486,17 +487,17 @@ fn short_has(c: char) -> Option<Has> {
     })
 }
 
-struct Loaded {
+struct Loaded<'w> {
     codec: &'static dyn Codec,
-    opts: Vec<OptValue>,
+    opts: Vec<OptValue<'w>>,
     /// Column of `-m NAME` / `-j NAME` (or of the option that loaded it).
     col: usize,
     /// Column of each option in `opts`.
     opt_cols: Vec<usize>,
 }
 
-impl Loaded {
-    fn new(codec: &'static dyn Codec, col: usize) -> Loaded {
+impl Loaded<'_> {
+    fn new(codec: &'static dyn Codec, col: usize) -> Self {
         Loaded {
             codec,
             opts: Vec::new(),
@@ -509,10 +510,7 @@ impl Loaded {
     /// argument or name the message quotes, else the extension itself.
     fn locate(&self, msg: &str) -> usize {
         for (o, col) in self.opts.iter().zip(&self.opt_cols) {
-            if o.args
-                .iter()
-                .any(|a| !a.is_empty() && msg.contains(a.as_str()))
-            {
+            if o.args.iter().any(|a| !a.is_empty() && msg.contains(&**a)) {
                 return *col;
             }
         }
@@ -525,26 +523,53 @@ impl Loaded {
     }
 }
 
+/// The builtin options a rule line set (`-p`, `-s`, `-j` ...), in the order
+/// given; each at most once (a second one is refused before it is added).
 #[derive(Default)]
-struct RuleState {
+struct SeenOptions {
+    list: [char; 16],
+    len: usize,
+}
+
+impl SeenOptions {
+    fn contains(&self, c: char) -> bool {
+        self.list[..self.len].contains(&c)
+    }
+
+    fn push(&mut self, c: char) {
+        // Only the few flags set_option takes, each once: far below 16.
+        if self.len < self.list.len() {
+            self.list[self.len] = c;
+            self.len += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = char> + '_ {
+        self.list[..self.len].iter().copied()
+    }
+}
+
+/// What a rule line says, its text borrowed from the line's words.
+#[derive(Default)]
+struct RuleState<'w> {
     command: Option<(char, usize)>,
-    chain: Option<String>,
+    chain: Option<&'w str>,
     rulenum: Option<usize>,
-    policy: Option<String>,
-    newname: Option<String>,
-    options: Vec<char>,
+    policy: Option<&'w str>,
+    newname: Option<&'w str>,
+    options: SeenOptions,
     invflags: u8,
     flags: u8,
-    proto: Option<(String, u16, usize)>,
-    src: Option<(String, usize)>,
-    dst: Option<(String, usize)>,
+    proto: Option<(Cow<'w, str>, u16, usize)>,
+    src: Option<(&'w str, usize)>,
+    dst: Option<(&'w str, usize)>,
     in_iface: Interface,
     out_iface: Interface,
-    jump: Option<(String, bool, usize)>,
+    jump: Option<(&'w str, bool, usize)>,
     counters: Option<Counters>,
     /// Matches in load order; the target (if an extension) separately.
-    matches: Vec<Loaded>,
-    target: Option<Loaded>,
+    matches: Vec<Loaded<'w>>,
+    target: Option<Loaded<'w>>,
     /// Load order for option lookup: (is_target, index into matches).
     load_order: Vec<Option<usize>>,
     proto_used: bool,
@@ -558,7 +583,7 @@ enum OptRef {
     Ext(Option<usize>, usize),
 }
 
-impl RuleState {
+impl RuleState<'_> {
     fn ext_codec(&self, owner: Option<usize>) -> &'static dyn Codec {
         match owner {
             None => self.target.as_ref().expect("target loaded").codec,
@@ -579,17 +604,14 @@ impl RuleState {
         // newest instance (libxtables marks the older ones completed). So an
         // abbreviation of them is not ambiguous: only the newest instance of
         // each extension is listed.
-        let newest: Vec<Option<usize>> = {
-            let mut seen: Vec<(bool, &str)> = Vec::new();
-            let mut v = Vec::new();
-            for owner in self.load_order.iter().rev() {
-                let key = (owner.is_none(), self.ext_codec(*owner).name());
-                if !seen.contains(&key) {
-                    seen.push(key);
-                    v.push(*owner);
-                }
-            }
-            v
+        let key = |owner: Option<usize>| (owner.is_none(), self.ext_codec(owner).name());
+        let order = &self.load_order;
+        // Newest first; an extension loaded again later is skipped here.
+        let newest = move || {
+            (0..order.len())
+                .rev()
+                .filter(move |&k| !order[k + 1..].iter().any(|&o| key(o) == key(order[k])))
+                .map(move |k| order[k])
         };
         // Walked twice without collecting: this runs for every long option
         // of every rule.
@@ -601,12 +623,12 @@ impl RuleState {
                 // it refuses): `--fr` is then a unique prefix of, say, `--from`.
                 .filter(move |(_, (n, _, _))| !(family == Family::V6 && *n == "fragments"))
                 .map(|(i, (n, _, _))| (OptRef::Builtin(i), *n))
-                .chain(newest.iter().flat_map(move |owner| {
-                    self.ext_codec(*owner)
+                .chain(newest().flat_map(move |owner| {
+                    self.ext_codec(owner)
                         .options()
                         .iter()
                         .enumerate()
-                        .map(move |(j, o)| (OptRef::Ext(*owner, j), o.name))
+                        .map(move |(j, o)| (OptRef::Ext(owner, j), o.name))
                 }))
         };
         if let Some((r, _)) = all().find(|(_, n)| *n == name) {
@@ -709,9 +731,11 @@ pub(super) fn parse_rule_line(
         offset = close + 1;
     }
     let mut words = split_words(rest).map_err(|(c, m)| lc.err(c + offset, m))?;
+    // One search of the line; its words only when it has a carriage return.
+    let has_cr = rest.as_bytes().contains(&b'\r');
     for w in &mut words {
         w.column += offset;
-        if w.text.contains('\r') {
+        if has_cr && w.text.contains('\r') {
             return Err(lc.err(
                 w.column,
                 "carriage return in the line: the file has DOS line endings, which iptables-restore does not accept",
@@ -748,7 +772,7 @@ pub(super) fn parse_rule_line(
         }
         if let Some(long) = text.strip_prefix("--").filter(|l| !l.is_empty()) {
             let (name, attached) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
+                Some((n, v)) => (n, Some(v)),
                 None => (long, None),
             };
             let mut retried = false;
@@ -762,7 +786,7 @@ pub(super) fn parse_rule_line(
                         if attached.is_some() {
                             refuse_attached(lc, w, short)?;
                         }
-                        let arg = take_arg(lc, &mut cur, w, has, attached.clone(), ("--", lname))?;
+                        let arg = take_arg(lc, &mut cur, w, has, attached, ("--", lname))?;
                         builtin_option(
                             lc,
                             &mut st,
@@ -779,7 +803,7 @@ pub(super) fn parse_rule_line(
                     Some(OptRef::Ext(owner, j)) => {
                         let codec = st.ext_codec(owner);
                         let spec = codec.options()[j];
-                        let mut args = Vec::new();
+                        let mut args = ext::Args::default();
                         match spec.arg {
                             // No iptables extension has a getopt optional
                             // argument: the `Optional` ones (rateest's
@@ -800,7 +824,7 @@ pub(super) fn parse_rule_line(
                                     &mut cur,
                                     w,
                                     Has::Required,
-                                    attached.clone(),
+                                    attached,
                                     ("--", spec.name),
                                 )?
                                 .unwrap_or_default(),
@@ -812,7 +836,7 @@ pub(super) fn parse_rule_line(
                                         &mut cur,
                                         w,
                                         Has::Required,
-                                        attached.clone(),
+                                        attached,
                                         ("--", spec.name),
                                     )?
                                     .unwrap_or_default(),
@@ -824,12 +848,12 @@ pub(super) fn parse_rule_line(
                                         format!("--{} requires two args.", spec.name),
                                     ));
                                 }
-                                args.push(words[cur.i].text.to_string());
+                                args.push(&*words[cur.i].text);
                                 cur.i += 1;
                             }
                             Arg::Optional => {
                                 if cur.has_positional() {
-                                    args.push(words[cur.i].text.to_string());
+                                    args.push(&*words[cur.i].text);
                                     cur.i += 1;
                                 }
                             }
@@ -876,7 +900,7 @@ pub(super) fn parse_rule_line(
                     _ if !attached.is_empty() => {
                         refuse_attached(lc, w, c)?;
                         k = flags.len();
-                        Some(attached.to_string())
+                        Some(attached)
                     }
                     _ => take_arg(
                         lc,
@@ -925,14 +949,14 @@ pub(super) fn parse_rule_line(
 /// getopt's argument rules: `Required` takes the attached text or the next
 /// word, whatever it looks like; `Optional` only attached text or a next
 /// word that does not start with `-` or `!` (xs_has_arg).
-fn take_arg(
+fn take_arg<'w>(
     lc: &LineCtx,
-    cur: &mut Cursor,
+    cur: &mut Cursor<'w>,
     w: &Word,
     has: Has,
-    attached: Option<String>,
+    attached: Option<&'w str>,
     what: (&str, &str),
-) -> Result<Option<String>> {
+) -> Result<Option<&'w str>> {
     // The option as written (`--dport`, `-p`), spelled out only for an error.
     let what = || format!("{}{}", what.0, what.1);
     match has {
@@ -956,7 +980,7 @@ fn take_arg(
                 )
             })?;
             cur.i += 1;
-            Ok(Some(next.text.to_string()))
+            Ok(Some(&next.text))
         }
         Has::Optional => {
             if attached.is_some() {
@@ -976,11 +1000,11 @@ fn load_proto(st: &mut RuleState, family: Family, col: usize) -> bool {
         return false;
     };
     let pname = match name.parse::<u16>() {
-        Ok(_) => proto_to_name(*num).map(str::to_string),
-        Err(_) => Some(name.clone()),
+        Ok(_) => proto_to_name(*num),
+        Err(_) => Some(&name[..]),
     };
     let Some(pname) = pname else { return false };
-    let Some(codec) = ext::by_name(Kind::Match, family, &pname) else {
+    let Some(codec) = ext::by_name(Kind::Match, family, pname) else {
         return false;
     };
     st.proto_used = true;
@@ -1043,12 +1067,12 @@ fn refuse_attached(lc: &LineCtx, w: &Word, c: char) -> Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn builtin_option(
+fn builtin_option<'w>(
     lc: &LineCtx,
-    st: &mut RuleState,
-    cur: &mut Cursor,
+    st: &mut RuleState<'w>,
+    cur: &mut Cursor<'w>,
     c: char,
-    arg: Option<String>,
+    arg: Option<&'w str>,
     invert: Option<usize>,
     col: usize,
     table: &str,
@@ -1066,7 +1090,7 @@ fn builtin_option(
         Ok(())
     };
     let set_option = |st: &mut RuleState, c: char, inv_bit: u8| -> Result<()> {
-        if st.options.contains(&c) {
+        if st.options.contains(c) {
             return Err(lc.err(col, format!("multiple -{c} flags not allowed")));
         }
         st.options.push(c);
@@ -1078,8 +1102,8 @@ fn builtin_option(
         }
         Ok(())
     };
-    let intra = |a: &Option<String>, c: char| -> Result<()> {
-        if a.as_deref() == Some("!") {
+    let intra = |a: Option<&str>, c: char| -> Result<()> {
+        if a == Some("!") {
             return Err(lc.err(
                 col,
                 format!("`-{c} ! ARG' (negation after the option) is not accepted by iptables 1.8; write `! -{c} ARG'"),
@@ -1087,10 +1111,10 @@ fn builtin_option(
         }
         Ok(())
     };
-    let positional = |cur: &mut Cursor| -> Option<String> {
+    let positional = |cur: &mut Cursor<'w>| -> Option<&'w str> {
         if cur.has_positional() {
             cur.i += 1;
-            Some(cur.words[cur.i - 1].text.to_string())
+            Some(&cur.words[cur.i - 1].text)
         } else {
             None
         }
@@ -1109,20 +1133,20 @@ fn builtin_option(
             command(st, c)?;
             st.chain = arg;
             if let Some(n) = positional(cur) {
-                st.rulenum = Some(rulenum(&n)?);
+                st.rulenum = Some(rulenum(n)?);
             }
         }
         'R' => {
             command(st, c)?;
             st.chain = arg;
             let n = positional(cur).ok_or_else(|| lc.err(col, "-R requires a rule number"))?;
-            st.rulenum = Some(rulenum(&n)?);
+            st.rulenum = Some(rulenum(n)?);
         }
         'I' => {
             command(st, c)?;
             st.chain = arg;
             st.rulenum = Some(match positional(cur) {
-                Some(n) => rulenum(&n)?,
+                Some(n) => rulenum(n)?,
                 None => 1,
             });
         }
@@ -1131,7 +1155,7 @@ fn builtin_option(
             st.chain = arg.or_else(|| positional(cur));
             if c == 'Z' {
                 if let Some(n) = positional(cur) {
-                    st.rulenum = Some(rulenum(&n)?);
+                    st.rulenum = Some(rulenum(n)?);
                 }
             }
         }
@@ -1144,7 +1168,7 @@ fn builtin_option(
         'N' => {
             command(st, c)?;
             let name = arg.unwrap_or_default();
-            valid_new_chain_name(lc, col, &name, family)?;
+            valid_new_chain_name(lc, col, name, family)?;
             st.chain = Some(name);
         }
         'E' => {
@@ -1170,9 +1194,14 @@ fn builtin_option(
             ))
         }
         'p' => {
-            intra(&arg, c)?;
+            intra(arg, c)?;
             set_option(st, 'p', inv_flags::PROTO)?;
-            let name = arg.unwrap_or_default().to_ascii_lowercase();
+            let name = arg.unwrap_or_default();
+            let name: Cow<str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(name.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(name)
+            };
             let num = parse_protocol(&name).map_err(|m| lc.err(col, m))?;
             if num == 0 && st.invflags & inv_flags::PROTO != 0 {
                 return Err(lc.err(col, "rule would never match protocol"));
@@ -1180,12 +1209,12 @@ fn builtin_option(
             st.proto = Some((name, num, col));
         }
         's' => {
-            intra(&arg, c)?;
+            intra(arg, c)?;
             set_option(st, 's', inv_flags::SRCIP)?;
             st.src = Some((arg.unwrap_or_default(), col));
         }
         'd' => {
-            intra(&arg, c)?;
+            intra(arg, c)?;
             set_option(st, 'd', inv_flags::DSTIP)?;
             st.dst = Some((arg.unwrap_or_default(), col));
         }
@@ -1194,7 +1223,7 @@ fn builtin_option(
             if a.is_empty() {
                 return Err(lc.err(col, "Empty interface is likely to be undesired"));
             }
-            intra(&Some(a.clone()), c)?;
+            intra(Some(a), c)?;
             set_option(
                 st,
                 c,
@@ -1204,7 +1233,7 @@ fn builtin_option(
                     inv_flags::VIA_OUT
                 },
             )?;
-            let iface = Interface::parse(&a).map_err(|m| lc.err(col, m))?;
+            let iface = Interface::parse(a).map_err(|m| lc.err(col, m))?;
             if c == 'i' {
                 st.in_iface = iface;
             } else {
@@ -1224,14 +1253,14 @@ fn builtin_option(
             if name.is_empty() {
                 return Err(lc.err(col, "Invalid target name (too short)"));
             }
-            if crate::text::byte_len(&name) >= 29 {
+            if crate::text::byte_len(name) >= 29 {
                 return Err(lc.err(col, format!("Invalid target name `{name}' (28 chars max)")));
             }
             if name.contains(char::is_whitespace) {
                 return Err(lc.err(col, format!("Invalid target name `{name}'")));
             }
-            if c == 'j' && Verdict::from_name(&name).is_none() {
-                if let Some(codec) = ext::by_name(Kind::Target, family, &name) {
+            if c == 'j' && Verdict::from_name(name).is_none() {
+                if let Some(codec) = ext::by_name(Kind::Target, family, name) {
                     st.target = Some(Loaded::new(codec, col));
                     st.load_order.push(None);
                 }
@@ -1243,7 +1272,7 @@ fn builtin_option(
                 return Err(lc.err(col, "unexpected ! flag before --match"));
             }
             let name = arg.unwrap_or_default();
-            let codec = ext::by_name(Kind::Match, family, &name).ok_or_else(|| {
+            let codec = ext::by_name(Kind::Match, family, name).ok_or_else(|| {
                 lc.err(col, format!("Couldn't load match `{name}': no such match extension is known to iptables-atomic"))
             })?;
             st.matches.push(Loaded::new(codec, col));
@@ -1253,17 +1282,17 @@ fn builtin_option(
             set_option(st, 'c', 0)?;
             let a = arg.unwrap_or_default();
             let (p, b) = match a.split_once(',') {
-                Some((p, b)) => (p.to_string(), b.to_string()),
+                Some((p, b)) => (p, b),
                 None => (
-                    a.clone(),
+                    a,
                     positional(cur)
                         .ok_or_else(|| lc.err(col, "-c requires packet and byte counter"))?,
                 ),
             };
-            let p = leading_u64(&p)
+            let p = leading_u64(p)
                 .map(|v| v.0)
                 .ok_or_else(|| lc.err(col, "-c packet counter not numeric"))?;
-            let b = leading_u64(&b)
+            let b = leading_u64(b)
                 .map(|v| v.0)
                 .ok_or_else(|| lc.err(col, "-c byte counter not numeric"))?;
             if opts.counters {
@@ -1343,19 +1372,18 @@ fn finish(
     })?;
     let has_rule = matches!(cmd, 'A' | 'C' | 'I' | 'R') || (cmd == 'D' && st.rulenum.is_none());
     if table == "nat"
-        && (st.policy.as_deref() == Some("DROP")
-            || st.jump.as_ref().is_some_and(|(n, g, _)| n == "DROP" && !g))
+        && (st.policy == Some("DROP") || st.jump.is_some_and(|(n, g, _)| n == "DROP" && !g))
     {
         return Err(lc.err(cmd_col, "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited."));
     }
     if !has_rule {
-        if let Some(o) = st.options.iter().find(|o| **o != 'c' || cmd != 'P') {
+        if let Some(o) = st.options.iter().find(|&o| o != 'c' || cmd != 'P') {
             return Err(lc.err(cmd_col, format!("Illegal option `-{o}' with this command")));
         }
     }
-    let chain = st.chain.clone();
-    let chain_ref = || chain.clone().unwrap_or_default();
-    if let Some(c) = &chain {
+    let chain = st.chain;
+    let chain_ref = || chain.unwrap_or_default().to_string();
+    if let Some(c) = chain {
         if crate::text::byte_len(c) >= 29 {
             return Err(lc.err(
                 cmd_col,
@@ -1370,26 +1398,26 @@ fn finish(
                 num: st.rulenum.unwrap_or(1),
             },
             'N' => Op::NewChain(chain_ref()),
-            'X' => Op::DeleteChain(chain),
-            'F' => Op::Flush(chain),
-            'Z' => Op::Zero(chain, st.rulenum),
+            'X' => Op::DeleteChain(chain.map(str::to_string)),
+            'F' => Op::Flush(chain.map(str::to_string)),
+            'Z' => Op::Zero(chain.map(str::to_string), st.rulenum),
             'P' => Op::Policy {
                 chain: chain_ref(),
-                policy: st.policy.unwrap_or_default(),
+                policy: st.policy.unwrap_or_default().to_string(),
                 counters: st.counters.filter(|_| opts.counters),
             },
             'E' => Op::Rename {
                 old: chain_ref(),
-                new: st.newname.unwrap_or_default(),
+                new: st.newname.unwrap_or_default().to_string(),
             },
             _ => return Err(lc.err(cmd_col, format!("-{cmd} is not supported here"))),
         });
     }
     let c = chain_ref();
-    if st.options.contains(&'o') && (c == "PREROUTING" || c == "INPUT") {
+    if st.options.contains('o') && (c == "PREROUTING" || c == "INPUT") {
         return Err(lc.err(cmd_col, format!("Can't use -o with {c}")));
     }
-    if st.options.contains(&'i') && (c == "POSTROUTING" || c == "OUTPUT") {
+    if st.options.contains('i') && (c == "POSTROUTING" || c == "OUTPUT") {
         return Err(lc.err(cmd_col, format!("Can't use -i with {c}")));
     }
 
@@ -1407,14 +1435,10 @@ fn finish(
     ip.in_iface = st.in_iface;
     ip.out_iface = st.out_iface;
 
-    let srcs = match &st.src {
-        Some((s, col)) => parse_addresses(family, s).map_err(|m| lc.err(*col, m))?,
-        None => vec![(family.any(), family.any())],
-    };
-    let dsts = match &st.dst {
-        Some((s, col)) => parse_addresses(family, s).map_err(|m| lc.err(*col, m))?,
-        None => vec![(family.any(), family.any())],
-    };
+    let srcs = Addresses::of(family, st.src.map(|s| s.0))
+        .map_err(|m| lc.err(st.src.map_or(cmd_col, |s| s.1), m))?;
+    let dsts = Addresses::of(family, st.dst.map(|d| d.0))
+        .map_err(|m| lc.err(st.dst.map_or(cmd_col, |d| d.1), m))?;
     if (srcs.len() > 1 || dsts.len() > 1)
         && st.invflags & (inv_flags::SRCIP | inv_flags::DSTIP) != 0
     {
@@ -1436,7 +1460,7 @@ fn finish(
         ip: &ip,
         table,
     };
-    let mut matches = Vec::new();
+    let mut matches = Vec::with_capacity(st.matches.len());
     for m in &st.matches {
         // The input is fine; the kernel lacks the extension (iptables-restore
         // exits 1 here too, when the kernel refuses the table).
@@ -1456,10 +1480,10 @@ fn finish(
             .map_err(|msg| lc.err(m.locate(&msg), msg))?;
         matches.push(ext::make_extension(m.codec, rev, data));
     }
-    let target = match &st.jump {
+    let target = match st.jump {
         None => TargetSpec::None,
         Some((name, goto, _)) => {
-            if let (Some(v), false) = (Verdict::from_name(name), *goto) {
+            if let (Some(v), false) = (Verdict::from_name(name), goto) {
                 TargetSpec::Verdict(v)
             } else {
                 let ext = match &st.target {
@@ -1486,9 +1510,9 @@ fn finish(
                     None => None,
                 };
                 TargetSpec::Named {
-                    name: name.clone(),
+                    name: name.to_string(),
                     ext,
-                    goto: *goto,
+                    goto,
                 }
             }
         }
@@ -1550,13 +1574,54 @@ fn finish(
 // ---------------------------------------------------------------------------
 // Addresses
 
+/// The addresses of a `-s`/`-d` argument: the first, then any others (a
+/// comma list, a name with several addresses). Kept without a vector for
+/// the usual single address.
+struct Addresses {
+    first: (IpAddr, IpAddr),
+    more: Vec<(IpAddr, IpAddr)>,
+}
+
+impl Addresses {
+    /// The addresses of `s`, or of any address when the rule gives none.
+    fn of(family: Family, s: Option<&str>) -> std::result::Result<Addresses, String> {
+        let any = (family.any(), family.any());
+        let Some(s) = s else {
+            return Ok(Addresses {
+                first: any,
+                more: Vec::new(),
+            });
+        };
+        let mut first = None;
+        let mut more = Vec::new();
+        each_address(family, s, &mut |a, m| match first {
+            None => first = Some((a, m)),
+            Some(_) => more.push((a, m)),
+        })?;
+        Ok(Addresses {
+            // A name resolves to at least one address or is an error.
+            first: first.unwrap_or(any),
+            more,
+        })
+    }
+
+    fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(IpAddr, IpAddr)> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+}
+
 /// Parses a comma list of `ADDR[/MASK]` as iptables does; host names expand
-/// to every address they resolve to. Addresses come back masked.
-pub fn parse_addresses(
+/// to every address they resolve to. Each address (masked) and its mask is
+/// given to `found`.
+fn each_address(
     family: Family,
     s: &str,
-) -> std::result::Result<Vec<(IpAddr, IpAddr)>, String> {
-    let mut out = Vec::new();
+    found: &mut dyn FnMut(IpAddr, IpAddr),
+) -> std::result::Result<(), String> {
     for item in s.split(',') {
         let item = item.trim_start();
         let (host, mask) = match item.rfind('/') {
@@ -1567,37 +1632,44 @@ pub fn parse_addresses(
             Family::V4 => {
                 let mask = parse_mask4(mask)?;
                 let host = if mask == 0 { "0.0.0.0" } else { host };
-                for a in resolve4(host)? {
-                    out.push((
+                let mut put = |a: Ipv4Addr| {
+                    found(
                         IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)),
                         IpAddr::V4(Ipv4Addr::from(mask)),
-                    ));
+                    )
+                };
+                match numeric4(host, false) {
+                    Some(a) => put(a),
+                    None => resolve4(host)?.into_iter().for_each(put),
                 }
             }
             Family::V6 => {
                 let mask = parse_mask6(mask)?;
                 let host = if mask == 0 { "::" } else { host };
-                for a in resolve6(host)? {
-                    out.push((
+                let mut put = |a: Ipv6Addr| {
+                    found(
                         IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)),
                         IpAddr::V6(Ipv6Addr::from(mask)),
-                    ));
+                    )
+                };
+                match host.parse::<Ipv6Addr>() {
+                    Ok(a) => put(a),
+                    Err(_) => resolve6(host)?.into_iter().for_each(put),
                 }
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// xtables_numeric_to_ipaddr: dotted quad, missing trailing parts are 0
 /// ("10" is 10.0.0.0); each part a number 0..=255 in C notation.
 fn numeric4(s: &str, is_mask: bool) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = s.splitn(4, '.').collect();
-    if is_mask && parts.len() != 4 {
+    if is_mask && s.bytes().filter(|&b| b == b'.').count() < 3 {
         return None;
     }
     let mut b = [0u8; 4];
-    for (i, p) in parts.iter().enumerate() {
+    for (i, p) in s.splitn(4, '.').enumerate() {
         b[i] = ext::parse_uint(p, 0, 255)? as u8;
     }
     Some(Ipv4Addr::from(b))
