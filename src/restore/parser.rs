@@ -477,6 +477,16 @@ const BUILTIN: &[(&str, char, Has)] = &[
     ("ipv6", '6', Has::No),
 ];
 
+/// The index in [`BUILTIN`] of the long option named exactly `name`.
+fn builtin_long(name: &str) -> Option<usize> {
+    static INDEX: std::sync::OnceLock<crate::fasthash::FastMap<&'static str, usize>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| BUILTIN.iter().enumerate().map(|(i, b)| (b.0, i)).collect())
+        .get(name)
+        .copied()
+}
+
 fn short_has(c: char) -> Option<Has> {
     Some(match c {
         'A' | 'C' | 'D' | 'E' | 'I' | 'M' | 'N' | 'P' | 'R' | 'c' | 'd' | 'i' | 'j' | 'o' | 'p'
@@ -631,8 +641,19 @@ impl RuleState<'_> {
                         .map(move |(j, o)| (OptRef::Ext(owner, j), o.name))
                 }))
         };
-        if let Some((r, _)) = all().find(|(_, n)| *n == name) {
-            return Ok(Some(r));
+        // An exact name: iptables' own (found by hash: this runs for every
+        // long option of every rule), else the extensions' in the order
+        // above.
+        let builtin =
+            builtin_long(name).filter(|&i| !(family == Family::V6 && BUILTIN[i].0 == "fragments"));
+        if let Some(i) = builtin {
+            return Ok(Some(OptRef::Builtin(i)));
+        }
+        for owner in newest() {
+            let opts = self.ext_codec(owner).options();
+            if let Some(j) = opts.iter().position(|o| o.name == name) {
+                return Ok(Some(OptRef::Ext(owner, j)));
+            }
         }
         let mut prefixed = all().filter(|(_, n)| n.starts_with(name));
         let Some((first, _)) = prefixed.next() else {
