@@ -273,7 +273,7 @@ fn parse_family(s: &str) -> Result<Family, String> {
 /// them (a Latin-1 comment loads); see iptables_atomic::text.
 fn input_text(bytes: Vec<u8>) -> String {
     if bytes.len() >= LARGE_INPUT {
-        cli_alloc::use_mimalloc();
+        cli_alloc::use_mimalloc(bytes.len() as u64);
     }
     iptables_atomic::text::from_vec(bytes)
 }
@@ -423,7 +423,7 @@ fn run(cli: Cli) -> Result<u8, iptables_atomic::Error> {
             let text = match input.metadata() {
                 Ok(m) if m.is_file() => {
                     if m.len() >= LARGE_INPUT as u64 {
-                        cli_alloc::use_mimalloc();
+                        cli_alloc::use_mimalloc(m.len());
                     }
                     None
                 }
