@@ -95,16 +95,17 @@ pub fn encode_text(
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
 ) -> Option<Vec<EncodedTable>> {
-    encode_text_then(text, opts, revs, &|| {})
+    encode_text_then(text, opts, revs, &mut |_| {})
 }
 
-/// [`encode_text`], calling `after_parse` once every rule is encoded and
-/// the text is no longer read (before the tables are laid out).
+/// [`encode_text`], calling `after_parse` with the tables' names (in the
+/// order of their blocks) once every rule is encoded and the text is no
+/// longer read, before the tables are laid out.
 pub(crate) fn encode_text_then(
     text: &str,
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
-    after_parse: &dyn Fn(),
+    after_parse: &mut dyn FnMut(&[&str]),
 ) -> Option<Vec<EncodedTable>> {
     if opts.noflush || opts.table.is_some() {
         return None;
@@ -115,7 +116,7 @@ pub(crate) fn encode_text_then(
     // What the layout does not need goes before it makes the tables.
     drop(lines);
     drop(indexes);
-    after_parse();
+    after_parse(&blocks.iter().map(|b| b.table).collect::<Vec<_>>());
     // The largest table first, and each table's encoded rules dropped once
     // it is laid out: the other tables are then made while only their own
     // (smaller) encoded rules wait, not the largest table's too.
