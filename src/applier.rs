@@ -224,7 +224,8 @@ impl Applier {
                 let previous = p
                     .existed
                     .then(|| crate::blob::encode_table(p.family, &p.live))
-                    .transpose()?;
+                    .transpose()?
+                    .map(crate::blob::KeptTable::new);
                 Ok(apply::Job {
                     sock,
                     name: p.name().to_string(),

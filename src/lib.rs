@@ -402,7 +402,7 @@ impl Restorer {
             .map(|b| apply::Job {
                 sock: &sock,
                 // `None` for the last table too: it is never put back.
-                previous: b.previous,
+                previous: b.previous.map(blob::KeptTable::new),
                 read_entries: b.read_entries,
                 table: b.table.unwrap_or_else(|| Table {
                     name: b.name.clone(),
@@ -430,32 +430,25 @@ impl Restorer {
         Ok(report)
     }
 
-    /// The direct path (see [`restore::direct`]): the rules encoded, the
-    /// xtables lock is taken, the live tables a rollback may need are read,
-    /// the tables are laid out, and installed. `None` when the input is not
-    /// of the plain kind (or, in Auto mode, a table is new): the caller
-    /// takes the model path, the lock let go.
-    ///
-    /// For an input under [`READ_ALONGSIDE_BELOW`] the live tables are read
-    /// on another thread while this one lays the new ones out. A larger
-    /// input reads them after the layout: reading alongside would be about
-    /// 15 ms sooner at 100k rules, but the process would hold about 10 MB
-    /// more at its peak.
+    /// The direct path (see [`restore::direct`]): once the rules are
+    /// encoded, this thread lays the tables out while another takes the
+    /// xtables lock and reads the live tables a rollback may need (kept
+    /// packed: a fifth of their size); then the tables are installed.
+    /// `None` when the input is not of the plain kind (or, in Auto mode, a
+    /// table is new): the caller takes the model path, the lock let go.
     fn restore_direct(
         &self,
         text: &str,
         sock: &XtSocket,
         release: &dyn Fn(),
     ) -> Result<Option<Report>> {
-        let (tables, alongside) = std::thread::scope(|scope| {
+        let (tables, live) = std::thread::scope(|scope| {
             let mut reader = None;
             let tables =
                 restore::direct::encode_text_then(text, &self.options, sock, &mut |names| {
                     release();
-                    if text.len() < READ_ALONGSIDE_BELOW {
-                        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-                        reader = Some(scope.spawn(move || self.lock_and_read(sock, &names)));
-                    }
+                    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+                    reader = Some(scope.spawn(move || self.lock_and_read(sock, &names)));
                 });
             let live = reader.map(|r| {
                 r.join()
@@ -463,15 +456,8 @@ impl Restorer {
             });
             (tables, live)
         });
-        let Some(tables) = tables else {
+        let (Some(tables), Some(live)) = (tables, live) else {
             return Ok(None);
-        };
-        let live = match alongside {
-            Some(live) => live,
-            None => {
-                let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
-                self.lock_and_read(sock, &names)
-            }
         };
         match live? {
             Some(live) => self.install_direct(text, sock, tables, live).map(Some),
@@ -497,7 +483,7 @@ impl Restorer {
             // may have to be put back.
             tables.push(if exists && i + 1 < names.len() {
                 let (info, raw) = sock.read_encoded(name)?;
-                (Some(raw), Some(info.num_entries))
+                (Some(blob::KeptTable::new(raw)), Some(info.num_entries))
             } else if exists {
                 (None, None)
             } else {
@@ -578,17 +564,13 @@ impl Restorer {
     }
 }
 
-/// Inputs under this size (bytes of text) read the live tables while the
-/// new ones are laid out (see `Restorer::restore_direct`).
-const READ_ALONGSIDE_BELOW: usize = 8 << 20;
-
 /// The live tables as [`Restorer::install_direct`] needs them, read under
 /// the xtables lock (held until it is dropped): per table in install order,
 /// the table as installed when it may have to be put back, and the entry
 /// count read (see `apply::Job`).
 struct Live {
     _lock: XtablesLock,
-    tables: Vec<(Option<blob::EncodedTable>, Option<u32>)>,
+    tables: Vec<(Option<blob::KeptTable>, Option<u32>)>,
 }
 
 /// One table of a restore, built and encoded.
@@ -736,7 +718,8 @@ pub fn commit(ruleset: &Ruleset, netns: Option<&str>, wait: Option<Duration>) ->
         let previous = existing
             .contains(&t.name)
             .then(|| blob::encode_table(ruleset.family, &live))
-            .transpose()?;
+            .transpose()?
+            .map(blob::KeptTable::new);
         jobs.push(apply::Job {
             sock: &sock,
             read_entries: apply::read_entries(&t.name, previous.as_ref()),

@@ -110,7 +110,7 @@ impl StateLock {
         buf.extend_from_slice(b"IPTA-PENDING-1\n");
         buf.extend_from_slice(&(installed.len() as u32).to_le_bytes());
         for i in installed {
-            write_table(&mut buf, i.family, &i.previous, &i.old_counters);
+            write_table(&mut buf, i.family, &i.previous.table(), &i.old_counters);
         }
         let tmp = self.dir.join("pending.tmp");
         let mut f = File::create(&tmp).map_err(|e| io("cannot create", &tmp, e))?;

@@ -12,7 +12,7 @@ pub use plan::TablePlan;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::blob::{encode_table, EncodedTable};
+use crate::blob::{encode_table, EncodedTable, KeptTable};
 use crate::error::{Error, Location, Result};
 use crate::kernel::XtSocket;
 use crate::restore::{Block, Op, RuleSpec, Script, TargetSpec};
@@ -592,8 +592,8 @@ pub struct Installed {
     /// The family of the table.
     pub family: crate::rules::Family,
     /// The table that was replaced, as it was installed (entries as the
-    /// kernel returned them).
-    pub previous: EncodedTable,
+    /// kernel returned them), kept packed until it is put back.
+    pub previous: KeptTable,
     /// Its counters at the moment of the replace, entry by entry.
     pub old_counters: Vec<Counters>,
 }
@@ -659,7 +659,7 @@ pub fn install_table(
 ) -> Result<Installed> {
     let read = previous.as_ref().map(entry_count);
     let previous = previous
-        .map(|t| encode_table(sock.family(), &t))
+        .map(|t| encode_table(sock.family(), &t).map(KeptTable::new))
         .transpose()?;
     install_encoded(sock, name, rebuild, first, None, previous, read)
 }
@@ -685,7 +685,7 @@ fn install_encoded(
     mut rebuild: impl FnMut(Table) -> Result<Table>,
     first: Table,
     mut encoded: Option<EncodedTable>,
-    previous: Option<EncodedTable>,
+    previous: Option<KeptTable>,
     mut read: Option<u32>,
 ) -> Result<Installed> {
     let mut table = first;
@@ -710,11 +710,11 @@ fn install_encoded(
                 }
                 let previous = match previous {
                     Some(p) => p,
-                    None => encode_table(
+                    None => KeptTable::new(encode_table(
                         sock.family(),
                         &Table::new(name)
                             .ok_or_else(|| Error::Other(format!("unknown table `{name}'")))?,
-                    )?,
+                    )?),
                 };
                 return Ok(Installed {
                     family: sock.family(),
@@ -744,7 +744,7 @@ fn install_encoded(
                 // The count of the entries just read, not of a later
                 // GET_INFO: the table may have changed again in between.
                 read = Some(raw.num_entries);
-                previous = Some(raw);
+                previous = Some(KeptTable::new(raw));
                 table = rebuild(live)?;
             }
             Err(e) if e.errno() == Some(libc::ENOMEM) => {
@@ -814,8 +814,8 @@ pub struct Job<'a> {
     /// Table name.
     pub name: String,
     /// The live table the new one was built from, as installed (`None`
-    /// when the table does not exist yet).
-    pub previous: Option<EncodedTable>,
+    /// when the table does not exist yet), kept to be put back.
+    pub previous: Option<KeptTable>,
     /// The new table.
     pub table: Table,
     /// Builds the new table again from a re-read live table.
@@ -832,7 +832,7 @@ pub struct Job<'a> {
 /// The entry count to give a [`Job`] built on `previous` (the live table as
 /// read), or on the empty table the kernel creates when `previous` is
 /// `None`.
-pub fn read_entries(name: &str, previous: Option<&EncodedTable>) -> Option<u32> {
+pub fn read_entries(name: &str, previous: Option<&KeptTable>) -> Option<u32> {
     match previous {
         Some(p) => Some(p.num_entries),
         None => Table::new(name).as_ref().map(entry_count),
@@ -887,7 +887,7 @@ pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
 /// the counters they had at the moment of the replace.
 pub fn rollback(sock: &XtSocket, inst: &mut Installed) -> Result<()> {
     let name = &inst.committed.table;
-    let enc = &mut inst.previous;
+    let enc = &mut inst.previous.table();
     let info = sock.get_info(name)?;
     sock.replace(enc, info.num_entries)?;
     if inst.old_counters.len() == enc.num_entries as usize

@@ -5,6 +5,8 @@
 mod decode;
 pub(crate) mod encode;
 pub mod layout;
+pub(crate) mod pack;
 
 pub use decode::{decode_policies, decode_table};
 pub use encode::{encode_table, encode_table_reusing, EncodedTable};
+pub use pack::KeptTable;

@@ -27,6 +27,7 @@ use super::parser::{
 use super::{Op, RestoreOptions, TargetSpec};
 use crate::blob::encode::{append_fixed, append_rule, EncodedTable, Fixed, MAX_TABLE_BYTES};
 use crate::blob::layout::REPLACE_ROOM;
+use crate::blob::pack::{pack, unpack};
 use crate::ext::RevisionSource;
 use crate::fasthash::FastMap;
 use crate::rules::{builtin_hooks, Counters, Target, Verdict, HOOK_NAMES};
@@ -501,51 +502,6 @@ fn lay_out(opts: &RestoreOptions, b: &Block, parts: &[Part]) -> Option<EncodedTa
     Some(enc)
 }
 
-/// Appends `entry` to `out` without its all-zero 8-byte words: a bitmap
-/// (bit i: word i is kept), then the kept words. Four words in five of a
-/// kernel entry are zero (names, addresses and masks left empty, the room
-/// of a comment), so the rules of a large file wait for their layout in a
-/// fifth of the memory.
-fn pack(entry: &[u8], out: &mut Vec<u8>) {
-    let map_at = out.len();
-    out.resize(map_at + entry.len().div_ceil(64), 0);
-    let whole = entry.len() / 8;
-    let tail = &entry[whole * 8..];
-    for (m, group) in entry[..whole * 8].chunks(64).enumerate() {
-        let mut bits = 0u8;
-        for (k, word) in group.chunks_exact(8).enumerate() {
-            if u64::from_ne_bytes(word.try_into().expect("8 bytes")) != 0 {
-                bits |= 1 << k;
-                out.extend_from_slice(word);
-            }
-        }
-        out[map_at + m] = bits;
-    }
-    if tail.iter().any(|&b| b != 0) {
-        let i = whole;
-        out[map_at + i / 8] |= 1 << (i % 8);
-        out.extend_from_slice(tail);
-    }
-}
-
-/// Appends the `len` bytes of an entry that [`pack`] wrote at the start of
-/// `packed`.
-fn unpack(packed: &[u8], len: usize, out: &mut Vec<u8>) {
-    let at = out.len();
-    out.resize(at + len, 0);
-    let (map, mut words) = packed.split_at(len.div_ceil(64));
-    for (m, &bits) in map.iter().enumerate() {
-        let mut bits = bits;
-        while bits != 0 {
-            let i = m * 8 + bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let n = (len - i * 8).min(8);
-            out[at + i * 8..at + i * 8 + n].copy_from_slice(&words[..n]);
-            words = &words[n..];
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -657,36 +613,6 @@ mod tests {
             let direct = encode_text(&t, &opts, &AssumeLatest).expect("the direct path takes it");
             let model = by_model(&t, &opts).expect("the model path takes it");
             assert!(direct == model, "differs (counters: {counters})");
-        }
-    }
-
-    proptest::proptest! {
-        /// Entries packed one after another in one buffer come back as
-        /// they were, whatever their bytes and lengths (a length that is
-        /// not a multiple of 8 included).
-        #[test]
-        fn packed_entries_unpack_as_they_were(
-            entries in proptest::collection::vec(
-                proptest::collection::vec(
-                    proptest::prop_oneof![3 => proptest::strategy::Just(0u8), 1 => proptest::num::u8::ANY],
-                    0..300,
-                ),
-                1..8,
-            )
-        ) {
-            let mut packed = Vec::new();
-            let mut starts = Vec::new();
-            for e in &entries {
-                starts.push(packed.len());
-                pack(e, &mut packed);
-            }
-            let mut out = vec![0xAA];
-            for (e, &at) in entries.iter().zip(&starts) {
-                let from = out.len();
-                unpack(&packed[at..], e.len(), &mut out);
-                proptest::prop_assert_eq!(&out[from..], &e[..]);
-            }
-            proptest::prop_assert_eq!(out[0], 0xAA);
         }
     }
 
