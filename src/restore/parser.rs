@@ -482,7 +482,14 @@ fn builtin_long(name: &str) -> Option<usize> {
     static INDEX: std::sync::OnceLock<crate::fasthash::FastMap<&'static str, usize>> =
         std::sync::OnceLock::new();
     INDEX
-        .get_or_init(|| BUILTIN.iter().enumerate().map(|(i, b)| (b.0, i)).collect())
+        .get_or_init(|| {
+            let mut index = crate::fasthash::FastMap::default();
+            for (i, b) in BUILTIN.iter().enumerate() {
+                // The first of a name, as a search in order finds it.
+                index.entry(b.0).or_insert(i);
+            }
+            index
+        })
         .get(name)
         .copied()
 }
