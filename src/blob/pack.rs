@@ -117,6 +117,66 @@ impl KeptTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ext::AssumeLatest;
+    use crate::restore::RestoreOptions;
+    use crate::rules::{Counters, Family};
+
+    /// Every table of the repository's rule files, encoded with its
+    /// counters and the counters' origins, comes back from a KeptTable as
+    /// it was, and kept takes less than half its size.
+    #[test]
+    fn kept_tables_come_back_as_they_were() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules");
+        let mut tables = 0;
+        for f in std::fs::read_dir(&dir).expect("tests/rules") {
+            let path = f.expect("entry").path();
+            if path.extension().is_none_or(|x| x != "rules") {
+                continue;
+            }
+            let text = crate::text::from_vec(std::fs::read(&path).expect("readable"));
+            let opts = RestoreOptions {
+                counters: true,
+                ..RestoreOptions::new(Family::V4)
+            };
+            let Ok(script) = crate::restore::parse(&text, &opts, &AssumeLatest) else {
+                continue;
+            };
+            for name in crate::apply::table_order(&script) {
+                let Some(empty) = crate::rules::Table::new(&name) else {
+                    continue;
+                };
+                let Ok(t) = crate::apply::build_table(&script, false, empty) else {
+                    continue;
+                };
+                let mut enc = crate::blob::encode_table(Family::V4, &t).expect("encodes");
+                // An origin on one entry, as a table carried over has.
+                if let Some(slot) = enc.counters.first_mut() {
+                    slot.1 = Some((
+                        7,
+                        Counters {
+                            packets: 1,
+                            bytes: 2,
+                        },
+                    ));
+                }
+                let kept = KeptTable::new(enc.clone());
+                assert_eq!(kept.name, enc.name);
+                assert_eq!(kept.num_entries, enc.num_entries);
+                assert!(
+                    kept.packed.len() * 2 < enc.entries().len(),
+                    "{}: {name} kept in {} of {} bytes",
+                    path.display(),
+                    kept.packed.len(),
+                    enc.entries().len()
+                );
+                let back = kept.table();
+                assert!(back == enc, "{}: {name} differs", path.display());
+                assert_eq!(back.counters, enc.counters);
+                tables += 1;
+            }
+        }
+        assert!(tables >= 10, "only {tables} tables");
+    }
 
     proptest::proptest! {
         /// Entries packed one after another in one buffer come back as

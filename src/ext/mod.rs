@@ -607,6 +607,41 @@ pub fn unknown_option(ext: &str, o: &OptValue) -> String {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_read_as_the_slice_they_were_given_as() {
+        let line = String::from("--tcp-flags SYN,ACK SYN");
+        let mut borrowed = Args::default();
+        assert!(borrowed.is_empty());
+        borrowed.push(&line[12..19]);
+        borrowed.push(&line[20..]);
+        let owned: Args = vec!["SYN,ACK".to_string(), "SYN".to_string()].into();
+        assert_eq!(borrowed, owned);
+        assert_eq!(&borrowed[..], ["SYN,ACK", "SYN"]);
+        let o = OptValue {
+            name: "tcp-flags",
+            invert: false,
+            args: borrowed.clone(),
+        };
+        assert_eq!(o.arg(), "SYN,ACK");
+        // More than two (only a caller building options can): kept in order.
+        let mut many = borrowed;
+        many.push("x");
+        many.push(String::from("y"));
+        assert_eq!(&many[..], ["SYN,ACK", "SYN", "x", "y"]);
+        assert_ne!(many, owned);
+        let none = OptValue {
+            name: "syn",
+            invert: false,
+            args: Args::default(),
+        };
+        assert_eq!(none.arg(), "");
+    }
+}
+
+#[cfg(test)]
 pub(crate) mod testutil {
     //! Helpers for codec unit tests: decode hex captured from the kernel.
 

@@ -10,6 +10,7 @@ mod parser;
 pub mod writer;
 
 pub use direct::encode_text;
+pub(crate) use parser::PARALLEL_BYTES;
 pub use parser::{parse, parse_partial, parse_rule};
 
 use crate::rules::{Counters, Extension, Family, Rule, Verdict};

@@ -98,7 +98,7 @@ pub fn parse_partial(
 type Ahead<'t> = (usize, &'t str, Result<Option<Op>>);
 
 /// Inputs smaller than this are parsed on the calling thread only.
-pub(super) const PARALLEL_BYTES: usize = 256 * 1024;
+pub(crate) const PARALLEL_BYTES: usize = 256 * 1024;
 
 /// Parses the rule lines of a large input on every core (at most 4), ahead
 /// of [`parse_lines`], which walks the file in order as before and takes
