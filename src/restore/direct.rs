@@ -96,28 +96,31 @@ pub fn encode_text(
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
 ) -> Option<Vec<EncodedTable>> {
-    encode_text_then(text, opts, revs, &mut |_| {})
+    encode_text_then(text, opts, revs, &mut |_| {}, &|| {})
 }
 
-/// [`encode_text`], calling `after_parse` with the tables' names (in the
-/// order of their blocks) once every rule is encoded and the text is no
-/// longer read, before the tables are laid out.
+/// [`encode_text`], calling `scanned` with the tables' names (in the order
+/// of their blocks) once the file is known to be of the plain kind, before
+/// its rules are parsed, and `after_parse` once every rule is encoded and
+/// the text is no longer read (before the tables are laid out).
 pub(crate) fn encode_text_then(
     text: &str,
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
-    after_parse: &mut dyn FnMut(&[&str]),
+    scanned: &mut dyn FnMut(&[&str]),
+    after_parse: &dyn Fn(),
 ) -> Option<Vec<EncodedTable>> {
     if opts.noflush || opts.table.is_some() {
         return None;
     }
     let (blocks, lines) = scan(text, opts)?;
     let indexes = blocks.iter().map(chain_index).collect::<Option<Vec<_>>>()?;
+    scanned(&blocks.iter().map(|b| b.table).collect::<Vec<_>>());
     let mut parts = encode_rules(&blocks, &indexes, &lines, opts, revs)?;
     // What the layout does not need goes before it makes the tables.
     drop(lines);
     drop(indexes);
-    after_parse(&blocks.iter().map(|b| b.table).collect::<Vec<_>>());
+    after_parse();
     // The largest table first, and each table's encoded rules dropped once
     // it is laid out: the other tables are then made while only their own
     // (smaller) encoded rules wait, not the largest table's too.
