@@ -8,10 +8,7 @@ use super::encode::{CounterSlot, EncodedTable};
 use super::layout::REPLACE_ROOM;
 
 /// Appends `entry` to `out` without its all-zero 8-byte words: a bitmap
-/// (bit i: word i is kept), then the kept words. Four words in five of a
-/// kernel entry are zero (names, addresses and masks left empty, the room
-/// of a comment), so the rules of a large file wait for their layout in a
-/// fifth of the memory.
+/// (bit i: word i is kept), then the kept words.
 pub(crate) fn pack(entry: &[u8], out: &mut Vec<u8>) {
     let map_at = out.len();
     out.resize(map_at + entry.len().div_ceil(64), 0);

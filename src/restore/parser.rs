@@ -1718,10 +1718,8 @@ fn parse_mask4(mask: Option<&str>) -> std::result::Result<u32, String> {
     })
 }
 
+/// The addresses of host name `host` (a numeric address is the caller's).
 fn resolve4(host: &str) -> std::result::Result<Vec<Ipv4Addr>, String> {
-    if let Some(a) = numeric4(host, false) {
-        return Ok(vec![a]);
-    }
     match crate::sys::resolve_ipv4(host) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(format!("host/network `{host}' not found")),
@@ -1743,10 +1741,8 @@ fn parse_mask6(mask: Option<&str>) -> std::result::Result<u128, String> {
     })
 }
 
+/// The addresses of host name `host` (a numeric address is the caller's).
 fn resolve6(host: &str) -> std::result::Result<Vec<Ipv6Addr>, String> {
-    if let Ok(a) = host.parse::<Ipv6Addr>() {
-        return Ok(vec![a]);
-    }
     match crate::sys::resolve_ipv6(host) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(format!("host/network `{host}' not found")),
