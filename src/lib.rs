@@ -438,8 +438,9 @@ impl Restorer {
     /// model path, the lock let go.
     ///
     /// An input parsed on several threads has the lock taken and the live
-    /// tables read on another thread as soon as the file's tables are
-    /// known, while the rules are parsed: it is over before the tables are
+    /// tables read on another thread from the start, while the file is
+    /// scanned and its rules parsed (the tables its `*` lines name; read
+    /// again if the scan finds others): it is over before the tables are
     /// laid out, so the live tables (but packed) are not held beside the new
     /// ones while these are made (at 100k rules, 10 MB less at the peak and
     /// 10 ms sooner than a read after the layout). A smaller input is not
@@ -450,34 +451,43 @@ impl Restorer {
         sock: &XtSocket,
         release: &dyn Fn(),
     ) -> Result<Option<Report>> {
+        // A large input has its live tables read on another thread while
+        // it is scanned and parsed (the tables named by its `*` lines);
+        // a small one after, inline (a thread costs more than it saves).
         let early = text.len() >= restore::PARALLEL_BYTES;
-        let (tables, live) = std::thread::scope(|scope| {
-            let mut reader = None;
-            let tables = restore::direct::encode_text_then(
-                text,
-                &self.options,
-                sock,
-                &mut |names| {
-                    if early {
-                        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-                        reader = Some(scope.spawn(move || self.lock_and_read(sock, &names)));
-                    }
-                },
-                release,
-            );
-            let live = reader.map(|r| {
-                r.join()
-                    .unwrap_or_else(|_| Err(Error::Other("reading the live tables failed".into())))
+        let (tables, early_read) = std::thread::scope(|scope| {
+            let reader = early.then(|| {
+                scope.spawn(|| {
+                    let names: Vec<String> = restore::direct::table_names(text)
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect();
+                    let live = self.lock_and_read(sock, &names);
+                    (names, live)
+                })
             });
-            (tables, live)
+            let tables = restore::direct::encode_text_then(text, &self.options, sock, release);
+            let read = reader.map(|r| {
+                r.join().unwrap_or_else(|_| {
+                    (
+                        Vec::new(),
+                        Err(Error::Other("reading the live tables failed".into())),
+                    )
+                })
+            });
+            (tables, read)
         });
         let Some(tables) = tables else {
+            // Not of the plain kind: the model path takes it (the lock an
+            // early read took is let go first).
             return Ok(None);
         };
-        let live = match live {
-            Some(live) => live,
-            None => {
-                let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        let live = match early_read {
+            Some((read, live)) if read == names => live,
+            other => {
+                // Its lock is let go before it is taken again.
+                drop(other);
                 self.lock_and_read(sock, &names)
             }
         };

@@ -466,7 +466,7 @@ impl Fill<'_> {
     }
 }
 
-/// An entry that is not a rule, for [`append_fixed`].
+/// An entry that is not a rule, for [`write_fixed`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Fixed<'a> {
     /// A built-in chain's policy.
@@ -492,7 +492,12 @@ impl Fixed<'_> {
 
 /// Writes an entry that is not a rule at `start` of a zeroed buffer, laid
 /// out as [`encode_table`] lays it out; returns where it ends.
-fn write_fixed(buf: &mut [u8], start: usize, family: Family, what: Fixed) -> Result<usize> {
+pub(crate) fn write_fixed(
+    buf: &mut [u8],
+    start: usize,
+    family: Family,
+    what: Fixed,
+) -> Result<usize> {
     let l = entry_layout(family);
     let pos = start + l.size;
     let end = match what {
@@ -539,15 +544,6 @@ fn put_offsets(buf: &mut [u8], start: usize, l: &EntryLayout, target: usize, siz
         .copy_from_slice(&(target as u16).to_ne_bytes());
     buf[start + l.next_offset..start + l.next_offset + 2]
         .copy_from_slice(&(size as u16).to_ne_bytes());
-}
-
-/// Appends an entry that is not a rule, laid out as [`encode_table`] lays
-/// it out.
-pub(crate) fn append_fixed(out: &mut Vec<u8>, family: Family, what: Fixed) -> Result<()> {
-    let start = out.len();
-    out.resize(start + what.size(family), 0);
-    write_fixed(out, start, family, what)?;
-    Ok(())
 }
 
 /// Appends rule `r` as [`encode_table`] encodes it, except that the verdict

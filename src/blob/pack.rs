@@ -42,6 +42,13 @@ pub(crate) fn pack(entry: &[u8], out: &mut Vec<u8>) {
 pub(crate) fn unpack(packed: &[u8], len: usize, out: &mut Vec<u8>) {
     let at = out.len();
     out.resize(at + len, 0);
+    unpack_into(packed, &mut out[at..]);
+}
+
+/// Writes the entry that [`pack`] wrote at the start of `packed` into
+/// `out`, its size and zeroed: only the words that are not zero.
+pub(crate) fn unpack_into(packed: &[u8], out: &mut [u8]) {
+    let len = out.len();
     let (map, mut words) = packed.split_at(len.div_ceil(64));
     for (m, &bits) in map.iter().enumerate() {
         let mut bits = bits;
@@ -49,7 +56,7 @@ pub(crate) fn unpack(packed: &[u8], len: usize, out: &mut Vec<u8>) {
             let i = m * 8 + bits.trailing_zeros() as usize;
             bits &= bits - 1;
             let n = (len - i * 8).min(8);
-            out[at + i * 8..at + i * 8 + n].copy_from_slice(&words[..n]);
+            out[i * 8..i * 8 + n].copy_from_slice(&words[..n]);
             words = &words[n..];
         }
     }

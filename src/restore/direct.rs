@@ -5,11 +5,12 @@
 //! rule line is parsed and encoded at once (on every core, at most 4, for a
 //! large input) and kept, per thread and table, as its kernel entry without
 //! the entry's zero words ([`pack`]: a fifth of the bytes); each table is
-//! then laid out from those, the largest first, and the rules of a table are
-//! dropped once it is. Nothing of a rule but its kernel bytes is kept, which
-//! is what makes a large restore cheap in memory (and, where fresh memory is
-//! costly, in time): at 100k rules the peak is the two tables, the live one
-//! kept for a rollback and little else.
+//! then laid out from those (a large one on every core too, each thread
+//! writing its own run of chains), the largest first, and the rules of a
+//! table are dropped once it is. Nothing of a rule but its kernel bytes is
+//! kept, which is what makes a large restore cheap in memory (and, where
+//! fresh memory is costly, in time): at 100k rules the peak is the two
+//! tables, the live one kept for a rollback and little else.
 //!
 //! Anything else — `-n`, `-T`, other commands (`-I`, `-D`, `-N`, `-P` …),
 //! a declaration after a rule, a table in two blocks, a built-in chain
@@ -25,9 +26,11 @@ use super::parser::{
     PARALLEL_BYTES,
 };
 use super::{Op, RestoreOptions, TargetSpec};
-use crate::blob::encode::{append_fixed, append_rule, EncodedTable, Fixed, MAX_TABLE_BYTES};
+use crate::blob::encode::{
+    append_rule, write_fixed, CounterSlot, EncodedTable, Fixed, MAX_TABLE_BYTES,
+};
 use crate::blob::layout::REPLACE_ROOM;
-use crate::blob::pack::{pack, unpack};
+use crate::blob::pack::{pack, unpack_into};
 use crate::ext::RevisionSource;
 use crate::fasthash::FastMap;
 use crate::rules::{builtin_hooks, Counters, Target, Verdict, HOOK_NAMES};
@@ -96,26 +99,49 @@ pub fn encode_text(
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
 ) -> Option<Vec<EncodedTable>> {
-    encode_text_then(text, opts, revs, &mut |_| {}, &|| {})
+    encode_text_then(text, opts, revs, &|| {})
 }
 
-/// [`encode_text`], calling `scanned` with the tables' names (in the order
-/// of their blocks) once the file is known to be of the plain kind, before
-/// its rules are parsed, and `after_parse` once every rule is encoded and
+/// [`encode_text`], calling `after_parse` once every rule is encoded and
 /// the text is no longer read (before the tables are laid out).
 pub(crate) fn encode_text_then(
     text: &str,
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
-    scanned: &mut dyn FnMut(&[&str]),
     after_parse: &dyn Fn(),
+) -> Option<Vec<EncodedTable>> {
+    encode(text, opts, revs, after_parse, PARALLEL_LAYOUT_BYTES)
+}
+
+/// The tables [`encode_text`] would encode, in the order it would (the
+/// names of the `*table` lines), found without scanning the rest: to read
+/// the live tables while the rules are parsed. An input the direct path
+/// does not take may name others.
+pub(crate) fn table_names(text: &str) -> Vec<&str> {
+    text.split_inclusive('\n')
+        .filter_map(|l| l.strip_prefix('*'))
+        .filter_map(|rest| {
+            rest.trim_end_matches(['\n', '\r'])
+                .split([' ', '\t'])
+                .find(|s| !s.is_empty())
+        })
+        .collect()
+}
+
+/// [`encode_text_then`], with the size of table from which it is laid out
+/// on several threads.
+fn encode(
+    text: &str,
+    opts: &RestoreOptions,
+    revs: &dyn RevisionSource,
+    after_parse: &dyn Fn(),
+    parallel_layout_from: usize,
 ) -> Option<Vec<EncodedTable>> {
     if opts.noflush || opts.table.is_some() {
         return None;
     }
     let (blocks, lines) = scan(text, opts)?;
     let indexes = blocks.iter().map(chain_index).collect::<Option<Vec<_>>>()?;
-    scanned(&blocks.iter().map(|b| b.table).collect::<Vec<_>>());
     let mut parts = encode_rules(&blocks, &indexes, &lines, opts, revs)?;
     // What the layout does not need goes before it makes the tables.
     drop(lines);
@@ -130,7 +156,7 @@ pub(crate) fn encode_text_then(
     let mut tables: Vec<Option<EncodedTable>> = blocks.iter().map(|_| None).collect();
     for i in order {
         let mine = std::mem::take(&mut parts[i]);
-        tables[i] = Some(lay_out(opts, &blocks[i], &mine)?);
+        tables[i] = Some(lay_out(opts, &blocks[i], &mine, parallel_layout_from)?);
     }
     tables.into_iter().collect()
 }
@@ -376,11 +402,22 @@ fn encode_rules(
     Some(by_block)
 }
 
+/// From this size of table on, its entries are written on several
+/// threads (each its own run of chains, into its own part of the buffer).
+/// Writing a large table is mostly faulting in and clearing its fresh
+/// pages, which the threads share.
+const PARALLEL_LAYOUT_BYTES: usize = 4 << 20;
+
 /// Lays out a block's table from its encoded rules (`parts`: what each
 /// thread encoded of it): built-in chains in hook order (rules, policy),
 /// user chains by name (head, rules, tail), the final ERROR entry; jumps
 /// and fall-throughs written once offsets are known.
-fn lay_out(opts: &RestoreOptions, b: &Block, parts: &[Part]) -> Option<EncodedTable> {
+fn lay_out(
+    opts: &RestoreOptions,
+    b: &Block,
+    parts: &[Part],
+    parallel_from: usize,
+) -> Option<EncodedTable> {
     let family = opts.family;
     let n = b.chains.len();
     // The rules by chain, in file order (a counting sort): (part, rule).
@@ -404,7 +441,11 @@ fn lay_out(opts: &RestoreOptions, b: &Block, parts: &[Part]) -> Option<EncodedTa
         by_chain[next[c]] = (pi as u32, k as u32);
         next[c] += 1;
     }
-    let rule = |&(pi, k): &(u32, u32)| (&parts[pi as usize], k as usize);
+    let rules_of = |c: usize| {
+        by_chain[count[c]..count[c + 1]]
+            .iter()
+            .map(|&(pi, k)| (&parts[pi as usize], k as usize))
+    };
     // Layout order: built-in chains by hook, then user chains by name in
     // bytes (as libiptc sorts them).
     let mut order: Vec<usize> = (0..n).collect();
@@ -414,85 +455,147 @@ fn lay_out(opts: &RestoreOptions, b: &Block, parts: &[Part]) -> Option<EncodedTa
         .map(|c| crate::rules::chain_layout_key(c.hook, &c.name))
         .collect();
     order.sort_by(|&x, &y| keys[x].cmp(&keys[y]));
-    // Offsets: where each chain's first rule goes.
+    // Offsets: where each chain starts (a user chain's head) and where its
+    // first rule goes; the hooks' entry points and policies.
+    let mut chain_at = vec![0usize; n];
     let mut first_rule = vec![0usize; n];
+    let (mut valid_hooks, mut hook_entry, mut underflow) = (0u32, [0u32; 5], [0u32; 5]);
     let mut off = 0usize;
     let mut entries = 0usize;
     for &c in &order {
         let ch = &b.chains[c];
+        chain_at[c] = off;
         if ch.hook.is_none() {
             off += Fixed::Head(&ch.name).size(family);
             entries += 1;
         }
         first_rule[c] = off;
-        off += by_chain[count[c]..count[c + 1]]
-            .iter()
-            .map(|at| {
-                let (p, k) = rule(at);
-                p.rules[k].len as usize
-            })
+        if let Some(h) = ch.hook {
+            valid_hooks |= 1 << h;
+            hook_entry[h] = off as u32;
+        }
+        off += rules_of(c)
+            .map(|(p, k)| p.rules[k].len as usize)
             .sum::<usize>();
         entries += count[c + 1] - count[c] + 1;
         off += match ch.policy {
-            Some((v, _)) => Fixed::Policy(v).size(family),
+            Some((v, _)) => {
+                underflow[ch.hook?] = off as u32;
+                Fixed::Policy(v).size(family)
+            }
             None => Fixed::Tail.size(family),
         };
     }
+    let end_at = off;
     off += Fixed::End.size(family);
     entries += 1;
     if off > MAX_TABLE_BYTES {
         return None;
     }
-    let mut buf = Vec::with_capacity(REPLACE_ROOM + off);
-    buf.resize(REPLACE_ROOM, 0);
-    // Without -c every entry starts from zero: no counters to keep.
-    let mut counters = Vec::with_capacity(if opts.counters { entries } else { 0 });
-    let mut count_on = |c: Counters| {
-        if opts.counters {
-            counters.push((c, None))
-        }
-    };
-    let (mut valid_hooks, mut hook_entry, mut underflow) = (0u32, [0u32; 5], [0u32; 5]);
-    for &c in &order {
-        let ch = &b.chains[c];
-        if ch.hook.is_none() {
-            append_fixed(&mut buf, family, Fixed::Head(&ch.name)).ok()?;
-            count_on(Counters::default());
-        }
-        if let Some(h) = ch.hook {
-            valid_hooks |= 1 << h;
-            hook_entry[h] = first_rule[c] as u32;
-        }
-        for at in &by_chain[count[c]..count[c + 1]] {
-            let (p, k) = rule(at);
-            let r = &p.rules[k];
-            let at = buf.len();
-            unpack(&p.bytes[r.start as usize..], r.len as usize, &mut buf);
-            if r.fix != NO_FIX {
-                let to = match r.fix {
-                    FIX_NEXT => at - REPLACE_ROOM + r.len as usize,
-                    chain => first_rule[chain as usize],
-                };
-                let v = at + r.verdict_at as usize;
-                buf[v..v + 4].copy_from_slice(&(to as i32).to_ne_bytes());
+    // Zeroed: only the words that are not zero are written. (Zeroing the
+    // parts on the threads that write them, to fault the fresh pages in
+    // on all of them, was slower: 21 against 15 ms at 100k rules.)
+    let mut buf = vec![0u8; REPLACE_ROOM + off];
+    let (_, table) = buf.split_at_mut(REPLACE_ROOM);
+    write_fixed(table, end_at, family, Fixed::End).ok()?;
+    // Writes `chains` (a run of the layout order) into `out`, which starts
+    // at offset `base` of the entries; their counters with -c.
+    let write = |out: &mut [u8], base: usize, chains: &[usize]| -> Option<Vec<CounterSlot>> {
+        let mut counters = Vec::new();
+        let mut count_on = |c: Counters| {
+            if opts.counters {
+                counters.push((c, None))
             }
-            count_on(p.counters.get(k).copied().unwrap_or_default());
-        }
-        match ch.policy {
-            Some((v, pc)) => {
-                underflow[ch.hook?] = (buf.len() - REPLACE_ROOM) as u32;
-                append_fixed(&mut buf, family, Fixed::Policy(v)).ok()?;
-                count_on(pc);
-            }
-            None => {
-                append_fixed(&mut buf, family, Fixed::Tail).ok()?;
+        };
+        for &c in chains {
+            let ch = &b.chains[c];
+            let mut at = chain_at[c] - base;
+            if ch.hook.is_none() {
+                at = write_fixed(out, at, family, Fixed::Head(&ch.name)).ok()?;
                 count_on(Counters::default());
             }
+            for (p, k) in rules_of(c) {
+                let r = &p.rules[k];
+                let len = r.len as usize;
+                unpack_into(&p.bytes[r.start as usize..], &mut out[at..at + len]);
+                if r.fix != NO_FIX {
+                    let to = match r.fix {
+                        FIX_NEXT => base + at + len,
+                        chain => first_rule[chain as usize],
+                    };
+                    let v = at + r.verdict_at as usize;
+                    out[v..v + 4].copy_from_slice(&(to as i32).to_ne_bytes());
+                }
+                at += len;
+                count_on(p.counters.get(k).copied().unwrap_or_default());
+            }
+            match ch.policy {
+                Some((v, pc)) => {
+                    write_fixed(out, at, family, Fixed::Policy(v)).ok()?;
+                    count_on(pc);
+                }
+                None => {
+                    write_fixed(out, at, family, Fixed::Tail).ok()?;
+                    count_on(Counters::default());
+                }
+            }
+        }
+        Some(counters)
+    };
+    // Runs of chains of about equal bytes, one per thread.
+    let threads = if off >= parallel_from {
+        worker_threads().min(order.len())
+    } else {
+        1
+    };
+    let mut runs: Vec<&[usize]> = Vec::with_capacity(threads);
+    let mut rest = &order[..];
+    for t in 1..threads {
+        let cut = rest.partition_point(|&c| chain_at[c] < end_at * t / threads);
+        let (run, after) = rest.split_at(cut);
+        runs.push(run);
+        rest = after;
+    }
+    runs.push(rest);
+    let mut counters: Vec<CounterSlot> =
+        Vec::with_capacity(if opts.counters { entries } else { 0 });
+    if runs.len() == 1 {
+        counters = write(table, 0, &order)?;
+    } else {
+        // Each run's part of the entries: from its first chain to the next
+        // run's.
+        let mut slices = Vec::with_capacity(runs.len());
+        let mut left = &mut table[..end_at];
+        let mut base = 0;
+        for (i, run) in runs.iter().enumerate() {
+            let until = runs[i + 1..]
+                .iter()
+                .find_map(|r| r.first().map(|&c| chain_at[c]))
+                .unwrap_or(end_at);
+            let (mine, after) = left.split_at_mut(until - base);
+            slices.push((mine, base, *run));
+            left = after;
+            base = until;
+        }
+        let written: Vec<Option<Vec<CounterSlot>>> = std::thread::scope(|s| {
+            let write = &write;
+            let mut slices = slices.into_iter();
+            let first = slices.next();
+            let handles: Vec<_> = slices
+                .map(|(out, base, run)| s.spawn(move || write(out, base, run)))
+                .collect();
+            let mut out = vec![first.and_then(|(o, base, run)| write(o, base, run))];
+            out.extend(handles.into_iter().map(|h| h.join().ok().flatten()));
+            out
+        });
+        for w in written {
+            counters.extend(w?);
         }
     }
-    append_fixed(&mut buf, family, Fixed::End).ok()?;
-    count_on(Counters::default());
-    debug_assert_eq!(buf.len(), REPLACE_ROOM + off);
+    if opts.counters {
+        // The final ERROR entry's.
+        counters.push((Counters::default(), None));
+    }
     let mut enc = EncodedTable::with_room(
         b.table,
         valid_hooks,
@@ -564,6 +667,15 @@ mod tests {
                     for (d, m) in direct.iter().zip(&model) {
                         assert!(d == m, "{} table {}: differs", f.display(), d.name);
                     }
+                    // Every table laid out on several threads, however
+                    // small: the same bytes.
+                    let split =
+                        encode(&text, &opts, &AssumeLatest, &|| {}, 0).expect("taken as before");
+                    assert!(
+                        split == model,
+                        "{}: differs laid out on threads",
+                        f.display()
+                    );
                 }
             }
         }
@@ -608,6 +720,13 @@ mod tests {
         }
         t.push_str("COMMIT\n*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n");
         assert!(t.len() >= PARALLEL_BYTES);
+        let nat = by_model(&t, &RestoreOptions::new(Family::V4)).expect("taken")[0]
+            .entries()
+            .len();
+        assert!(
+            nat >= PARALLEL_LAYOUT_BYTES,
+            "{nat} bytes: laid out on one thread"
+        );
         for counters in [false, true] {
             let opts = RestoreOptions {
                 counters,
@@ -649,5 +768,12 @@ mod tests {
         ] {
             assert!(encode_text(&text, &opts, &AssumeLatest).is_none(), "{text}");
         }
+    }
+
+    #[test]
+    fn table_names_are_those_of_the_star_lines_in_order() {
+        let t = "# nat first\n*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n\n*filter  \n-A INPUT -m comment --comment \"*raw\" -j ACCEPT\nCOMMIT\n*mangle\tx\nCOMMIT";
+        assert_eq!(table_names(t), ["nat", "filter", "mangle"]);
+        assert!(table_names("-A INPUT -j ACCEPT\n").is_empty());
     }
 }
