@@ -118,10 +118,15 @@ pub(crate) fn encode_text_then(
 /// the live tables while the rules are parsed. An input the direct path
 /// does not take may name others.
 pub(crate) fn table_names(text: &str) -> Vec<&str> {
-    text.split_inclusive('\n')
-        .filter_map(|l| l.strip_prefix('*'))
-        .filter_map(|rest| {
-            rest.trim_end_matches(['\n', '\r'])
+    // A `*` is rare in a rule file: each found by memchr (not a split of
+    // every line), kept when it starts a line.
+    let bytes = text.as_bytes();
+    text.match_indices('*')
+        .filter(|&(at, _)| at == 0 || bytes[at - 1] == b'\n')
+        .filter_map(|(at, _)| {
+            let rest = &text[at + 1..];
+            rest[..rest.find('\n').unwrap_or(rest.len())]
+                .trim_end_matches('\r')
                 .split([' ', '\t'])
                 .find(|s| !s.is_empty())
         })
