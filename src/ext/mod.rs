@@ -145,7 +145,7 @@ pub const fn opt(name: &'static str, arg: Arg) -> OptSpec {
 }
 
 /// An option as given on a rule line, ready for a codec.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OptValue<'a> {
     /// The option's canonical name from the codec's table (an abbreviation
     /// typed by the user is resolved to this).

@@ -504,34 +504,78 @@ fn short_has(c: char) -> Option<Has> {
     })
 }
 
+/// Up to `N` values held inline, more in a vector: a rule's extensions, and
+/// the options of each, are a handful, parsed without an allocation each.
+/// Reads as a slice.
+#[derive(Debug, Clone)]
+enum Few<T, const N: usize> {
+    Inline([T; N], usize),
+    Spilled(Vec<T>),
+}
+
+impl<T: Default, const N: usize> Default for Few<T, N> {
+    fn default() -> Self {
+        Few::Inline(std::array::from_fn(|_| T::default()), 0)
+    }
+}
+
+impl<T: Default, const N: usize> Few<T, N> {
+    fn push(&mut self, v: T) {
+        match self {
+            Few::Inline(list, len) if *len < N => {
+                list[*len] = v;
+                *len += 1;
+            }
+            Few::Inline(list, _) => {
+                let mut all: Vec<T> = Vec::with_capacity(2 * N);
+                all.extend(list.iter_mut().map(std::mem::take));
+                all.push(v);
+                *self = Few::Spilled(all);
+            }
+            Few::Spilled(all) => all.push(v),
+        }
+    }
+}
+
+impl<T, const N: usize> std::ops::Deref for Few<T, N> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            Few::Inline(list, len) => &list[..*len],
+            Few::Spilled(all) => all,
+        }
+    }
+}
+
 struct Loaded<'w> {
     codec: &'static dyn Codec,
-    opts: Vec<OptValue<'w>>,
+    opts: Few<OptValue<'w>, 2>,
     /// Column of `-m NAME` / `-j NAME` (or of the option that loaded it).
     col: usize,
     /// Column of each option in `opts`.
-    opt_cols: Vec<usize>,
+    opt_cols: Few<usize, 2>,
 }
 
 impl Loaded<'_> {
     fn new(codec: &'static dyn Codec, col: usize) -> Self {
         Loaded {
             codec,
-            opts: Vec::new(),
+            opts: Few::default(),
             col,
-            opt_cols: Vec::new(),
+            opt_cols: Few::default(),
         }
     }
 
     /// The column a codec's error is most likely about: the option whose
     /// argument or name the message quotes, else the extension itself.
     fn locate(&self, msg: &str) -> usize {
-        for (o, col) in self.opts.iter().zip(&self.opt_cols) {
+        for (o, col) in self.opts.iter().zip(self.opt_cols.iter()) {
             if o.args.iter().any(|a| !a.is_empty() && msg.contains(&**a)) {
                 return *col;
             }
         }
-        for (o, col) in self.opts.iter().zip(&self.opt_cols) {
+        for (o, col) in self.opts.iter().zip(self.opt_cols.iter()) {
             if msg.contains(&format!("--{}", o.name)) {
                 return *col;
             }
@@ -588,7 +632,7 @@ struct RuleState<'w> {
     matches: Vec<Loaded<'w>>,
     target: Option<Loaded<'w>>,
     /// Load order for option lookup: (is_target, index into matches).
-    load_order: Vec<Option<usize>>,
+    load_order: Few<Option<usize>, 4>,
     proto_used: bool,
     skip_line: bool,
 }
@@ -1504,7 +1548,7 @@ fn finish(
         })?;
         let data = m
             .codec
-            .parse(rev, &m.opts, &ctx)
+            .parse(rev, &m.opts[..], &ctx)
             .map_err(|msg| lc.err(m.locate(&msg), msg))?;
         matches.push(ext::make_extension(m.codec, rev, data));
     }
@@ -1531,7 +1575,7 @@ fn finish(
                         })?;
                         let data = t
                             .codec
-                            .parse(rev, &t.opts, &ctx)
+                            .parse(rev, &t.opts[..], &ctx)
                             .map_err(|msg| lc.err(t.locate(&msg), msg))?;
                         Some(ext::make_extension(t.codec, rev, data))
                     }
@@ -1752,6 +1796,18 @@ fn resolve6(host: &str) -> std::result::Result<Vec<Ipv6Addr>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_reads_as_the_slice_it_was_given() {
+        let mut few: Few<String, 2> = Few::default();
+        assert!(few.is_empty());
+        let all: Vec<String> = (0..5).map(|i| i.to_string()).collect();
+        for (n, v) in all.iter().enumerate() {
+            few.push(v.clone());
+            assert_eq!(&few[..], &all[..=n]);
+        }
+        assert!(matches!(few, Few::Spilled(_)));
+    }
     use crate::ext::{AssumeLatest, Kind};
 
     /// Every revision, like [`AssumeLatest`], but not shareable between
