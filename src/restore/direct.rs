@@ -22,8 +22,7 @@
 use std::ops::Range;
 
 use super::parser::{
-    in_parallel, parse_chain_line, parse_rule_line, worker_threads, LineCtx, MAX_LINE,
-    PARALLEL_BYTES,
+    parse_chain_line, parse_rule_line, worker_threads, LineCtx, MAX_LINE, PARALLEL_BYTES,
 };
 use super::{Op, RestoreOptions, TargetSpec};
 use crate::blob::encode::{
@@ -58,7 +57,8 @@ struct ChainDecl<'t> {
 struct Encoded {
     /// Its chain (index in its block's chains).
     chain: u32,
-    /// Where its packed bytes start in the part's buffer.
+    /// Where its packed bytes start in the part's segments
+    /// ([`Segments::at`]).
     start: u32,
     /// Its entry's size.
     len: u16,
@@ -81,9 +81,52 @@ const FIX_NEXT: u32 = u32::MAX - 1;
 /// (see [`pack`]), and with `-c` their counters.
 #[derive(Default)]
 struct Part {
-    bytes: Vec<u8>,
+    bytes: Segments,
     rules: Vec<Encoded>,
     counters: Vec<Counters>,
+}
+
+/// Packed entries, one after the other, in buffers of [`SEGMENT`] bytes
+/// taken as they are needed (an entry starts in a segment at an offset
+/// below `SEGMENT`): what a thread will encode of a block is not
+/// known in advance, and a buffer is never grown (which would copy it and
+/// touch its memory twice) nor given room it may not use (which costs
+/// resident memory where it is backed by huge pages).
+#[derive(Default)]
+struct Segments(Vec<Vec<u8>>);
+
+/// A segment's size (a larger entry, up to 65535 bytes and its bitmap,
+/// has one of its own).
+const SEGMENT: usize = 1 << SEGMENT_BITS;
+const SEGMENT_BITS: u32 = 16;
+
+impl Segments {
+    /// Packs `entry` after the others; where it starts (for [`at`]).
+    ///
+    /// [`at`]: Segments::at
+    fn push(&mut self, entry: &[u8]) -> Option<u32> {
+        let room = entry.len() + entry.len().div_ceil(64);
+        match self.0.last() {
+            Some(seg) if SEGMENT.saturating_sub(seg.len()) >= room => {}
+            _ => self.0.push(Vec::with_capacity(SEGMENT.max(room))),
+        }
+        let n = self.0.len() - 1;
+        let seg = self.0.last_mut()?;
+        let start = u32::try_from(n << SEGMENT_BITS | seg.len()).ok()?;
+        pack(entry, seg);
+        Some(start)
+    }
+
+    /// The packed entry that starts at `start` (and what follows it).
+    fn at(&self, start: u32) -> &[u8] {
+        let start = start as usize;
+        &self.0[start >> SEGMENT_BITS][start & (SEGMENT - 1)..]
+    }
+
+    /// Their bytes.
+    fn len(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
 }
 
 /// The tables of `text`, in the order of their blocks, encoded without the
@@ -118,8 +161,8 @@ pub(crate) fn encode_text_then(
 /// the live tables while the rules are parsed. An input the direct path
 /// does not take may name others.
 pub(crate) fn table_names(text: &str) -> Vec<&str> {
-    // A `*` is rare in a rule file: each found by memchr (not a split of
-    // every line), kept when it starts a line.
+    // A `*` is rare in a rule file: found by memchr, kept when it starts
+    // a line.
     let bytes = text.as_bytes();
     text.match_indices('*')
         .filter(|&(at, _)| at == 0 || bytes[at - 1] == b'\n')
@@ -156,8 +199,9 @@ fn encode(
     // it is laid out: the other tables are then made while only their own
     // (smaller) encoded rules wait, not the largest table's too.
     let mut order: Vec<usize> = (0..blocks.len()).collect();
-    order
-        .sort_by_key(|&i| std::cmp::Reverse(parts[i].iter().map(|p| p.bytes.len()).sum::<usize>()));
+    order.sort_by_key(|&i| {
+        std::cmp::Reverse(parts[i].parts.iter().map(|p| p.bytes.len()).sum::<usize>())
+    });
     let mut tables: Vec<Option<EncodedTable>> = blocks.iter().map(|_| None).collect();
     for i in order {
         let mine = std::mem::take(&mut parts[i]);
@@ -284,127 +328,191 @@ fn chain_index<'b>(b: &'b Block) -> Option<FastMap<&'b str, u32>> {
     Some(index)
 }
 
+/// What the threads encoded of one block: each thread's part, and the runs
+/// of rules that make the block in file order (a part, a range of its
+/// rules).
+#[derive(Default)]
+struct BlockRules {
+    parts: Vec<Part>,
+    runs: Vec<(usize, Range<usize>)>,
+}
+
 /// Parses and encodes every rule line, on several threads for a large
-/// input: per block, what each thread encoded of it (in file order).
+/// input: per block, what the threads encoded of it.
+///
+/// The lines are cut into chunks that the threads take in turn, each as
+/// it is done with the one before: a thread that starts late (the core
+/// busy with the read of the live tables) or meets slower lines does
+/// fewer, and the threads end together.
 fn encode_rules(
     blocks: &[Block],
     indexes: &[FastMap<&str, u32>],
     lines: &[(usize, &str)],
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
-) -> Option<Vec<Vec<Part>>> {
-    let run = |range: Range<usize>, revs: &dyn RevisionSource| -> Option<Vec<Part>> {
-        // Room for every rule without growing (a grown buffer is copied
-        // and its memory touched twice): kernel entries take about four
-        // times the bytes of their text, packed about a fifth of that; room
-        // not used is never touched.
-        let mut parts: Vec<Part> = blocks
-            .iter()
-            .map(|b| {
-                let start = b.rules.start.max(range.start);
-                let mine = start..b.rules.end.min(range.end).max(start);
-                let text_bytes: usize = lines[mine.clone()].iter().map(|l| l.1.len()).sum();
-                Part {
-                    bytes: Vec::with_capacity(if mine.is_empty() {
-                        0
-                    } else {
-                        2 * text_bytes + 4096
-                    }),
-                    rules: Vec::with_capacity(mine.len()),
-                    counters: Vec::with_capacity(if opts.counters { mine.len() } else { 0 }),
-                }
-            })
-            .collect();
-        let mut entry = Vec::with_capacity(4096);
-        let mut bi = 0;
-        for at in range {
-            while !blocks[bi].rules.contains(&at) {
-                bi += 1;
-            }
-            let (b, idx, part) = (&blocks[bi], &indexes[bi], &mut parts[bi]);
-            let (line_no, raw) = lines[at];
-            let lc = LineCtx {
-                file: &opts.file_name,
-                line: line_no,
-                text: raw,
-            };
-            let line = raw.strip_suffix('\n').unwrap_or(raw);
-            let Op::Append { chain, rules } = (match parse_rule_line(&lc, line, b.table, opts, revs)
-            {
-                Ok(Some(op)) => op,
-                Ok(None) => continue,
-                Err(_) => return None,
-            }) else {
-                return None;
-            };
-            let chain = *idx.get(chain.as_str())?;
-            for spec in rules {
-                let mut rule = spec.rule;
-                let mut fix = NO_FIX;
-                rule.target = match spec.target {
-                    TargetSpec::None => {
-                        fix = FIX_NEXT;
-                        Target::Fallthrough
-                    }
-                    TargetSpec::Verdict(v) => Target::Verdict(v),
-                    TargetSpec::Named { name, ext, goto } => match idx.get(name.as_str()) {
-                        Some(&c) if b.chains[c as usize].hook.is_some() => return None,
-                        Some(&c) => {
-                            fix = c;
-                            if goto {
-                                Target::Goto(name)
-                            } else {
-                                Target::Jump(name)
-                            }
-                        }
-                        None if goto => return None,
-                        None => Target::Extension(ext?),
-                    },
-                };
-                entry.clear();
-                let verdict_at = append_rule(&mut entry, opts.family, &rule)
-                    .ok()?
-                    .map(u16::try_from)
-                    .transpose()
-                    .ok()?;
-                let start = u32::try_from(part.bytes.len()).ok()?;
-                pack(&entry, &mut part.bytes);
-                part.rules.push(Encoded {
-                    chain,
-                    start,
-                    // append_rule refuses an entry above 65535 bytes.
-                    len: u16::try_from(entry.len()).ok()?,
-                    verdict_at: verdict_at.unwrap_or(0),
-                    fix: if verdict_at.is_some() { fix } else { NO_FIX },
-                });
-                if opts.counters {
-                    part.counters.push(rule.counters);
-                }
-            }
-        }
-        Some(parts)
-    };
+) -> Option<Vec<BlockRules>> {
     let threads =
         if lines.len() >= 64 && lines.iter().map(|l| l.1.len()).sum::<usize>() >= PARALLEL_BYTES {
             worker_threads()
         } else {
             1
         };
-    let shared = revs.as_sync().filter(|_| threads > 1);
-    let per_thread: Vec<Vec<Part>> = match shared {
-        None => vec![run(0..lines.len(), revs)?],
-        Some(shared) => in_parallel(lines.len(), threads, shared, run)
-            .into_iter()
-            .map(|parts| parts.flatten())
-            .collect::<Option<_>>()?,
+    let chunk = (lines.len() / (threads * 24)).max(64);
+    let chunks: Vec<Range<usize>> = (0..lines.len())
+        .step_by(chunk)
+        .map(|s| s..(s + chunk).min(lines.len()))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    // One thread: its parts, and the runs it encoded (chunk, block, range
+    // of its part's rules).
+    type Done = (Vec<Part>, Vec<(usize, usize, Range<usize>)>);
+    let run = |revs: &dyn RevisionSource| -> Option<Done> {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Room for a share and a half of each block's rules: a thread that
+        // starts first may take most of a small block.
+        let room = |b: &Block| b.rules.len() * 3 / (2 * threads) + 64;
+        let mut parts: Vec<Part> = blocks
+            .iter()
+            .map(|b| Part {
+                bytes: Segments::default(),
+                rules: Vec::with_capacity(room(b)),
+                counters: Vec::with_capacity(if opts.counters { room(b) } else { 0 }),
+            })
+            .collect();
+        let mut done = Vec::new();
+        let mut entry = Vec::with_capacity(4096);
+        while !failed.load(Relaxed) {
+            let c = next.fetch_add(1, Relaxed);
+            let Some(range) = chunks.get(c) else {
+                break;
+            };
+            let mut bi = blocks.partition_point(|b| b.rules.end <= range.start);
+            let mut from = parts.get(bi).map_or(0, |p| p.rules.len());
+            for at in range.clone() {
+                while !blocks[bi].rules.contains(&at) {
+                    done.push((c, bi, from..parts[bi].rules.len()));
+                    bi += 1;
+                    from = parts[bi].rules.len();
+                }
+                let (b, idx, part) = (&blocks[bi], &indexes[bi], &mut parts[bi]);
+                if encode_line(b, idx, lines[at], opts, revs, &mut entry, part).is_none() {
+                    failed.store(true, Relaxed);
+                    return None;
+                }
+            }
+            if let Some(p) = parts.get(bi) {
+                done.push((c, bi, from..p.rules.len()));
+            }
+        }
+        Some((parts, done))
     };
-    let mut by_block: Vec<Vec<Part>> = blocks.iter().map(|_| Vec::new()).collect();
-    for parts in per_thread {
+    let shared = revs.as_sync().filter(|_| threads > 1);
+    let per_thread: Vec<Done> = match shared {
+        None => vec![run(revs)?],
+        Some(shared) => std::thread::scope(|s| {
+            let run = &run;
+            let handles: Vec<_> = (1..threads)
+                .map(|_| s.spawn(move || run(&crate::ext::LocalRevisions::new(shared))))
+                .collect();
+            let mine = run(&crate::ext::LocalRevisions::new(shared));
+            let others: Vec<Option<Done>> = handles
+                .into_iter()
+                .map(|h| h.join().ok().flatten())
+                .collect();
+            std::iter::once(mine)
+                .chain(others)
+                .collect::<Option<Vec<_>>>()
+        })?,
+    };
+    // The runs of each block in file order (chunk order: a chunk's runs are
+    // in order, and a block's rules in a chunk are one run).
+    let mut all: Vec<(usize, usize, usize, Range<usize>)> = Vec::new();
+    let mut by_block: Vec<BlockRules> = blocks.iter().map(|_| BlockRules::default()).collect();
+    for (t, (parts, done)) in per_thread.into_iter().enumerate() {
+        all.extend(done.into_iter().map(|(c, bi, r)| (c, bi, t, r)));
         for (bi, part) in parts.into_iter().enumerate() {
-            by_block[bi].push(part);
+            by_block[bi].parts.push(part);
+        }
+    }
+    all.sort_unstable_by_key(|&(c, bi, _, _)| (c, bi));
+    for (_, bi, t, r) in all {
+        if !r.is_empty() {
+            by_block[bi].runs.push((t, r));
         }
     }
     Some(by_block)
+}
+
+/// Parses and encodes one rule line of block `b` into `part` (`entry` is
+/// scratch room). `None` at anything the direct path leaves to the model
+/// path: an error, another command, a jump it does not take.
+fn encode_line(
+    b: &Block,
+    idx: &FastMap<&str, u32>,
+    (line_no, raw): (usize, &str),
+    opts: &RestoreOptions,
+    revs: &dyn RevisionSource,
+    entry: &mut Vec<u8>,
+    part: &mut Part,
+) -> Option<()> {
+    let lc = LineCtx {
+        file: &opts.file_name,
+        line: line_no,
+        text: raw,
+    };
+    let line = raw.strip_suffix('\n').unwrap_or(raw);
+    let Op::Append { chain, rules } = (match parse_rule_line(&lc, line, b.table, opts, revs) {
+        Ok(Some(op)) => op,
+        Ok(None) => return Some(()),
+        Err(_) => return None,
+    }) else {
+        return None;
+    };
+    let chain = *idx.get(chain.as_str())?;
+    for spec in rules {
+        let mut rule = spec.rule;
+        let mut fix = NO_FIX;
+        rule.target = match spec.target {
+            TargetSpec::None => {
+                fix = FIX_NEXT;
+                Target::Fallthrough
+            }
+            TargetSpec::Verdict(v) => Target::Verdict(v),
+            TargetSpec::Named { name, ext, goto } => match idx.get(name.as_str()) {
+                Some(&c) if b.chains[c as usize].hook.is_some() => return None,
+                Some(&c) => {
+                    fix = c;
+                    if goto {
+                        Target::Goto(name)
+                    } else {
+                        Target::Jump(name)
+                    }
+                }
+                None if goto => return None,
+                None => Target::Extension(ext?),
+            },
+        };
+        entry.clear();
+        let verdict_at = append_rule(entry, opts.family, &rule)
+            .ok()?
+            .map(u16::try_from)
+            .transpose()
+            .ok()?;
+        let start = part.bytes.push(entry)?;
+        part.rules.push(Encoded {
+            chain,
+            start,
+            // append_rule refuses an entry above 65535 bytes.
+            len: u16::try_from(entry.len()).ok()?,
+            verdict_at: verdict_at.unwrap_or(0),
+            fix: if verdict_at.is_some() { fix } else { NO_FIX },
+        });
+        if opts.counters {
+            part.counters.push(rule.counters);
+        }
+    }
+    Some(())
 }
 
 /// From this size of table on, its entries are written on several
@@ -420,17 +528,18 @@ const PARALLEL_LAYOUT_BYTES: usize = 4 << 20;
 fn lay_out(
     opts: &RestoreOptions,
     b: &Block,
-    parts: &[Part],
+    rules: &BlockRules,
     parallel_from: usize,
 ) -> Option<EncodedTable> {
+    let parts = &rules.parts;
     let family = opts.family;
     let n = b.chains.len();
     // The rules by chain, in file order (a counting sort): (part, rule).
     let mine = || {
-        parts
+        rules
+            .runs
             .iter()
-            .enumerate()
-            .flat_map(|(pi, p)| p.rules.iter().enumerate().map(move |(k, r)| (pi, k, r)))
+            .flat_map(|(pi, r)| r.clone().map(move |k| (*pi, k, &parts[*pi].rules[k])))
     };
     let mut count = vec![0usize; n + 1];
     for (_, _, r) in mine() {
@@ -522,7 +631,7 @@ fn lay_out(
             for (p, k) in rules_of(c) {
                 let r = &p.rules[k];
                 let len = r.len as usize;
-                unpack_into(&p.bytes[r.start as usize..], &mut out[at..at + len]);
+                unpack_into(p.bytes.at(r.start), &mut out[at..at + len]);
                 if r.fix != NO_FIX {
                     let to = match r.fix {
                         FIX_NEXT => base + at + len,
@@ -741,6 +850,15 @@ mod tests {
             let model = by_model(&t, &opts).expect("the model path takes it");
             assert!(direct == model, "differs (counters: {counters})");
         }
+        // A bad line in a late chunk: the whole input is left to the model
+        // path, whichever thread meets it.
+        let bad = t.replacen(
+            "-A SEP-2990 -p tcp -j DNAT",
+            "-A SEP-2990 -p tcp -j DNAT --bogus",
+            1,
+        );
+        assert_ne!(bad, t);
+        assert!(encode_text(&bad, &RestoreOptions::new(Family::V4), &AssumeLatest).is_none());
     }
 
     #[test]
@@ -780,5 +898,37 @@ mod tests {
         let t = "# nat first\n*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n\n*filter  \n-A INPUT -m comment --comment \"*raw\" -j ACCEPT\nCOMMIT\n*mangle\tx\nCOMMIT";
         assert_eq!(table_names(t), ["nat", "filter", "mangle"]);
         assert!(table_names("-A INPUT -j ACCEPT\n").is_empty());
+    }
+
+    #[test]
+    fn segments_give_back_each_entry_where_it_was_put() {
+        // Entries of every size class: small, about a segment, above one
+        // (the largest a rule can be), with zero and non-zero words.
+        let entries: Vec<Vec<u8>> = [40usize, 65_000, 100, 65_535, 8, 70_000, 3000]
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| {
+                (0..n)
+                    .map(|i| {
+                        if (i / 8 + k) % 3 == 0 {
+                            (i % 251) as u8 | 1
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut segs = Segments::default();
+        let starts: Vec<u32> = entries
+            .iter()
+            .map(|e| segs.push(e).expect("room"))
+            .collect();
+        assert!(segs.0.len() > 1, "one segment for all");
+        for (e, &start) in entries.iter().zip(&starts) {
+            let mut out = Vec::new();
+            crate::blob::pack::unpack(segs.at(start), e.len(), &mut out);
+            assert!(out == *e, "entry of {} bytes", e.len());
+        }
     }
 }
