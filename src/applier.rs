@@ -234,6 +234,7 @@ impl Applier {
                     table: p.new.clone(),
                     rebuild: Box::new(move |live| Ok(apply::keep_counters(&live, new.clone()))),
                     encoded: None,
+                    lay_out: None,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -149,6 +149,41 @@ fn big_tables_match_iptables_legacy() {
     compare_big_tables(common::Via::Library);
 }
 
+/// The same tables, the smaller first, into tables that exist (so the
+/// direct path takes them): the large nat table is laid out while the
+/// filter table is installed (a thread beside the replace); with -c,
+/// counters and all, through the library and the command.
+#[test]
+fn big_tables_laid_out_beside_an_install_match_iptables_legacy() {
+    let t = big_tables_text();
+    let at = t.find("*filter\n").expect("a filter block");
+    let swapped = format!("{}{}", &t[at..], &t[..at]);
+    assert!(swapped.starts_with("*filter\n") && swapped.contains("COMMIT\n*nat\n"));
+    let bin = env!("CARGO_BIN_EXE_iptables-atomic");
+    for via in [
+        common::Via::Library,
+        common::Via::Command(bin, common::Feed::Path),
+    ] {
+        common::compare_via(
+            Family::V4,
+            &|ns| {
+                let (rc, _, err) = ns.run(
+                    &["iptables-legacy-restore"],
+                    b"*nat\nCOMMIT\n*filter\nCOMMIT\n",
+                );
+                assert_eq!(rc, 0, "{err}");
+            },
+            &[Step {
+                text: &swapped,
+                noflush: false,
+                counters: true,
+            }],
+            via,
+        )
+        .unwrap_or_else(|e| panic!("{via:?}: {e}"));
+    }
+}
+
 /// Through Restorer::restore_file: the file is mapped, and its pages are
 /// let go once the rules are encoded.
 #[test]

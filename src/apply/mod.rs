@@ -822,12 +822,21 @@ pub struct Job<'a> {
     pub rebuild: Box<dyn FnMut(Table) -> Result<Table> + 'a>,
     /// `table` already encoded, if the caller has it (saves encoding again).
     pub encoded: Option<EncodedTable>,
+    /// Or a way to encode it when it is needed ([`LayOut`]): a job's is
+    /// run while the job before it is installed.
+    pub lay_out: Option<LayOut<'a>>,
     /// The entry count of the live table `table` was built from (see
     /// [`read_entries`]); `None` when the new table does not depend on what
     /// is live (a flushed table whose every policy the input sets): the
     /// count is then asked right before the replace.
     pub read_entries: Option<u32>,
 }
+
+/// Encodes a [`Job`]'s table when it is about to be installed, while the
+/// job before it is (the kernel's work on one table and the layout of the
+/// next then share the cores). Given `true` when nothing else runs (it may
+/// use every core), `false` beside an install. An error is the job's.
+pub type LayOut<'a> = Box<dyn FnOnce(bool) -> Result<EncodedTable> + Send + 'a>;
 
 /// The entry count to give a [`Job`] built on `previous` (the live table as
 /// read), or on the empty table the kernel creates when `previous` is
@@ -841,46 +850,71 @@ pub fn read_entries(name: &str, previous: Option<&KeptTable>) -> Option<u32> {
 
 /// Installs every job, in order, all or nothing: when one is refused, the
 /// tables already replaced are [`rollback`]ed (in reverse order) and the
-/// error says so.
+/// error says so. A job's [`LayOut`] runs on another thread while the job
+/// before it is installed (the first job's, on this one, before it).
 pub fn install_all(jobs: Vec<Job<'_>>) -> Result<Vec<Installed>> {
-    let mut installed: Vec<(&XtSocket, Installed)> = Vec::new();
-    for job in jobs {
-        let read = job.read_entries;
-        match install_encoded(
-            job.sock,
-            &job.name,
-            job.rebuild,
-            job.table,
-            job.encoded,
-            job.previous,
-            read,
-        ) {
-            Ok(i) => installed.push((job.sock, i)),
-            Err(e) => {
-                let mut restored = Vec::new();
-                for (sock, i) in installed.iter_mut().rev() {
-                    rollback(sock, i)?;
-                    restored.push(i.committed.table.clone());
+    std::thread::scope(|scope| {
+        let mut installed: Vec<(&XtSocket, Installed)> = Vec::new();
+        let mut jobs = jobs.into_iter().peekable();
+        // The next job's layout, running while this one is installed.
+        let mut laying = None;
+        while let Some(mut job) = jobs.next() {
+            let encoded = match (job.encoded.take(), laying.take(), job.lay_out.take()) {
+                (Some(enc), _, _) => Ok(Some(enc)),
+                (None, Some(h), _) => std::thread::ScopedJoinHandle::join(h).unwrap_or_else(|_| {
+                    Err(Error::Other(format!(
+                        "laying out table {} failed",
+                        job.name
+                    )))
+                }),
+                (None, None, Some(lay_out)) => lay_out(true).map(Some),
+                (None, None, None) => Ok(None),
+            };
+            if let Some(next) = jobs.peek_mut() {
+                if let Some(lay_out) = next.lay_out.take() {
+                    laying = Some(scope.spawn(move || lay_out(false).map(Some)));
                 }
-                // Out of memory says already that every table is as it was.
-                if restored.is_empty() || matches!(e, Error::OutOfMemory { .. }) {
-                    return Err(e);
+            }
+            let read = job.read_entries;
+            let result = encoded.and_then(|encoded| {
+                install_encoded(
+                    job.sock,
+                    &job.name,
+                    job.rebuild,
+                    job.table,
+                    encoded,
+                    job.previous,
+                    read,
+                )
+            });
+            match result {
+                Ok(i) => installed.push((job.sock, i)),
+                Err(e) => {
+                    let mut restored = Vec::new();
+                    for (sock, i) in installed.iter_mut().rev() {
+                        rollback(sock, i)?;
+                        restored.push(i.committed.table.clone());
+                    }
+                    // Out of memory says already that every table is as it was.
+                    if restored.is_empty() || matches!(e, Error::OutOfMemory { .. }) {
+                        return Err(e);
+                    }
+                    let e = match e {
+                        Error::Kernel { table, message } if table == job.name => message,
+                        other => other.to_string(),
+                    };
+                    return Err(Error::Kernel {
+                        table: job.name,
+                        message: format!(
+                            "{e}; the tables already replaced in this run ({}) were put back as they were",
+                            restored.join(", ")
+                        ),
+                    });
                 }
-                let e = match e {
-                    Error::Kernel { table, message } if table == job.name => message,
-                    other => other.to_string(),
-                };
-                return Err(Error::Kernel {
-                    table: job.name,
-                    message: format!(
-                        "{e}; the tables already replaced in this run ({}) were put back as they were",
-                        restored.join(", ")
-                    ),
-                });
             }
         }
-    }
-    Ok(installed.into_iter().map(|(_, i)| i).collect())
+        Ok(installed.into_iter().map(|(_, i)| i).collect())
+    })
 }
 
 /// Puts back the table an [`install_table`] replaced: the same entries, and

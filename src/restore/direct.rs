@@ -32,7 +32,7 @@ use crate::blob::layout::REPLACE_ROOM;
 use crate::blob::pack::{pack, unpack_into};
 use crate::ext::RevisionSource;
 use crate::fasthash::FastMap;
-use crate::rules::{builtin_hooks, Counters, Target, Verdict, HOOK_NAMES};
+use crate::rules::{builtin_hooks, Counters, Family, Target, Verdict, HOOK_NAMES};
 
 /// One `*table … COMMIT` block as scanned.
 struct Block<'t> {
@@ -122,11 +122,6 @@ impl Segments {
         let start = start as usize;
         &self.0[start >> SEGMENT_BITS][start & (SEGMENT - 1)..]
     }
-
-    /// Their bytes.
-    fn len(&self) -> usize {
-        self.0.iter().map(Vec::len).sum()
-    }
 }
 
 /// The tables of `text`, in the order of their blocks, encoded without the
@@ -142,18 +137,93 @@ pub fn encode_text(
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
 ) -> Option<Vec<EncodedTable>> {
-    encode_text_then(text, opts, revs, &|| {})
+    encode(text, opts, revs, PARALLEL_LAYOUT_BYTES)
 }
 
-/// [`encode_text`], calling `after_parse` once every rule is encoded and
-/// the text is no longer read (before the tables are laid out).
-pub(crate) fn encode_text_then(
-    text: &str,
+/// A table of the input with its rules parsed and encoded
+/// ([`parse_text`]), to be laid out ([`Pending::lay_out`]) when it is
+/// about to be installed: a large table can then be laid out while the
+/// one before it is installed.
+pub(crate) struct Pending<'t> {
+    block: Block<'t>,
+    rules: BlockRules,
+    /// The size of its entries.
+    size: usize,
+}
+
+impl Pending<'_> {
+    /// The table's name.
+    pub(crate) fn name(&self) -> &str {
+        self.block.table
+    }
+
+    /// The size of its entries, laid out.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Lays the table out: on every core when `alone` (nothing else runs
+    /// then), on this thread only otherwise.
+    pub(crate) fn lay_out(self, opts: &RestoreOptions, alone: bool) -> Option<EncodedTable> {
+        let from = if alone {
+            PARALLEL_LAYOUT_BYTES
+        } else {
+            usize::MAX
+        };
+        let enc = lay_out(opts, &self.block, &self.rules, from)?;
+        debug_assert_eq!(enc.entries().len(), self.size, "{}", self.block.table);
+        Some(enc)
+    }
+}
+
+/// The tables of `text`, in the order of their blocks, parsed and encoded
+/// but not laid out; `after_parse` is called once the text is no longer
+/// read. `None` as for [`encode_text`] (a table too large for the kernel
+/// among them: a table that is here lays out).
+pub(crate) fn parse_text<'t>(
+    text: &'t str,
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
     after_parse: &dyn Fn(),
-) -> Option<Vec<EncodedTable>> {
-    encode(text, opts, revs, after_parse, PARALLEL_LAYOUT_BYTES)
+) -> Option<Vec<Pending<'t>>> {
+    if opts.noflush || opts.table.is_some() {
+        return None;
+    }
+    let (blocks, lines) = scan(text, opts)?;
+    let indexes = blocks.iter().map(chain_index).collect::<Option<Vec<_>>>()?;
+    let rules = encode_rules(&blocks, &indexes, &lines, opts, revs)?;
+    // What the layout does not need goes before it makes the tables.
+    drop(lines);
+    drop(indexes);
+    after_parse();
+    blocks
+        .into_iter()
+        .zip(rules)
+        .map(|(block, rules)| {
+            let size = entries_size(opts.family, &block, &rules);
+            (size <= MAX_TABLE_BYTES).then_some(Pending { block, rules, size })
+        })
+        .collect()
+}
+
+/// The size of the entries of block `b`'s table, laid out.
+fn entries_size(family: Family, b: &Block, rules: &BlockRules) -> usize {
+    let fixed: usize = b
+        .chains
+        .iter()
+        .map(|c| match (c.hook, c.policy) {
+            (None, _) => Fixed::Head(&c.name).size(family) + Fixed::Tail.size(family),
+            (Some(_), Some((v, _))) => Fixed::Policy(v).size(family),
+            (Some(_), None) => Fixed::Tail.size(family),
+        })
+        .sum();
+    let rules: usize = rules
+        .runs
+        .iter()
+        .flat_map(|(pi, r)| rules.parts[*pi].rules[r.clone()].iter())
+        .map(|r| r.len as usize)
+        .sum();
+    fixed + rules + Fixed::End.size(family)
 }
 
 /// The tables [`encode_text`] would encode, in the order it would (the
@@ -161,8 +231,8 @@ pub(crate) fn encode_text_then(
 /// the live tables while the rules are parsed. An input the direct path
 /// does not take may name others.
 pub(crate) fn table_names(text: &str) -> Vec<&str> {
-    // A `*` is rare in a rule file: found by memchr, kept when it starts
-    // a line.
+    // A `*` is rare in a rule file: each found by memchr (not a split of
+    // every line), kept when it starts a line.
     let bytes = text.as_bytes();
     text.match_indices('*')
         .filter(|&(at, _)| at == 0 || bytes[at - 1] == b'\n')
@@ -176,36 +246,25 @@ pub(crate) fn table_names(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// [`encode_text_then`], with the size of table from which it is laid out
-/// on several threads.
+/// [`encode_text`], with the size of table from which it is laid out on
+/// several threads.
 fn encode(
     text: &str,
     opts: &RestoreOptions,
     revs: &dyn RevisionSource,
-    after_parse: &dyn Fn(),
     parallel_layout_from: usize,
 ) -> Option<Vec<EncodedTable>> {
-    if opts.noflush || opts.table.is_some() {
-        return None;
-    }
-    let (blocks, lines) = scan(text, opts)?;
-    let indexes = blocks.iter().map(chain_index).collect::<Option<Vec<_>>>()?;
-    let mut parts = encode_rules(&blocks, &indexes, &lines, opts, revs)?;
-    // What the layout does not need goes before it makes the tables.
-    drop(lines);
-    drop(indexes);
-    after_parse();
+    let pending = parse_text(text, opts, revs, &|| {})?;
     // The largest table first, and each table's encoded rules dropped once
     // it is laid out: the other tables are then made while only their own
     // (smaller) encoded rules wait, not the largest table's too.
-    let mut order: Vec<usize> = (0..blocks.len()).collect();
-    order.sort_by_key(|&i| {
-        std::cmp::Reverse(parts[i].parts.iter().map(|p| p.bytes.len()).sum::<usize>())
-    });
-    let mut tables: Vec<Option<EncodedTable>> = blocks.iter().map(|_| None).collect();
+    let mut order: Vec<usize> = (0..pending.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(pending[i].size));
+    let mut pending: Vec<Option<Pending>> = pending.into_iter().map(Some).collect();
+    let mut tables: Vec<Option<EncodedTable>> = pending.iter().map(|_| None).collect();
     for i in order {
-        let mine = std::mem::take(&mut parts[i]);
-        tables[i] = Some(lay_out(opts, &blocks[i], &mine, parallel_layout_from)?);
+        let p = pending[i].take()?;
+        tables[i] = Some(lay_out(opts, &p.block, &p.rules, parallel_layout_from)?);
     }
     tables.into_iter().collect()
 }
@@ -606,12 +665,6 @@ fn lay_out(
     if off > MAX_TABLE_BYTES {
         return None;
     }
-    // Zeroed: only the words that are not zero are written. (Zeroing the
-    // parts on the threads that write them, to fault the fresh pages in
-    // on all of them, was slower: 21 against 15 ms at 100k rules.)
-    let mut buf = vec![0u8; REPLACE_ROOM + off];
-    let (_, table) = buf.split_at_mut(REPLACE_ROOM);
-    write_fixed(table, end_at, family, Fixed::End).ok()?;
     // Writes `chains` (a run of the layout order) into `out`, which starts
     // at offset `base` of the entries; their counters with -c.
     let write = |out: &mut [u8], base: usize, chains: &[usize]| -> Option<Vec<CounterSlot>> {
@@ -656,56 +709,66 @@ fn lay_out(
         }
         Some(counters)
     };
-    // Runs of chains of about equal bytes, one per thread.
-    let threads = if off >= parallel_from {
-        worker_threads().min(order.len())
-    } else {
-        1
-    };
-    let mut runs: Vec<&[usize]> = Vec::with_capacity(threads);
-    let mut rest = &order[..];
-    for t in 1..threads {
-        let cut = rest.partition_point(|&c| chain_at[c] < end_at * t / threads);
-        let (run, after) = rest.split_at(cut);
-        runs.push(run);
-        rest = after;
-    }
-    runs.push(rest);
     let mut counters: Vec<CounterSlot> =
         Vec::with_capacity(if opts.counters { entries } else { 0 });
-    if runs.len() == 1 {
-        counters = write(table, 0, &order)?;
-    } else {
-        // Each run's part of the entries: from its first chain to the next
-        // run's.
-        let mut slices = Vec::with_capacity(runs.len());
-        let mut left = &mut table[..end_at];
-        let mut base = 0;
-        for (i, run) in runs.iter().enumerate() {
-            let until = runs[i + 1..]
-                .iter()
-                .find_map(|r| r.first().map(|&c| chain_at[c]))
-                .unwrap_or(end_at);
-            let (mine, after) = left.split_at_mut(until - base);
-            slices.push((mine, base, *run));
-            left = after;
-            base = until;
+    let buf = {
+        // Zeroed: only the words that are not zero are written. (Zeroing
+        // the parts on the threads that write them, to fault the fresh
+        // pages in on all of them, was slower: 21 against 15 ms at 100k
+        // rules.)
+        let mut buf = vec![0u8; REPLACE_ROOM + off];
+        let (_, table) = buf.split_at_mut(REPLACE_ROOM);
+        write_fixed(table, end_at, family, Fixed::End).ok()?;
+        // Runs of chains of about equal bytes, one per thread.
+        let threads = if off >= parallel_from {
+            worker_threads().min(order.len())
+        } else {
+            1
+        };
+        let mut runs: Vec<&[usize]> = Vec::with_capacity(threads);
+        let mut rest = &order[..];
+        for t in 1..threads {
+            let cut = rest.partition_point(|&c| chain_at[c] < end_at * t / threads);
+            let (run, after) = rest.split_at(cut);
+            runs.push(run);
+            rest = after;
         }
-        let written: Vec<Option<Vec<CounterSlot>>> = std::thread::scope(|s| {
-            let write = &write;
-            let mut slices = slices.into_iter();
-            let first = slices.next();
-            let handles: Vec<_> = slices
-                .map(|(out, base, run)| s.spawn(move || write(out, base, run)))
-                .collect();
-            let mut out = vec![first.and_then(|(o, base, run)| write(o, base, run))];
-            out.extend(handles.into_iter().map(|h| h.join().ok().flatten()));
-            out
-        });
-        for w in written {
-            counters.extend(w?);
+        runs.push(rest);
+        if runs.len() == 1 {
+            counters = write(table, 0, &order)?;
+        } else {
+            // Each run's part of the entries: from its first chain to the next
+            // run's.
+            let mut slices = Vec::with_capacity(runs.len());
+            let mut left = &mut table[..end_at];
+            let mut base = 0;
+            for (i, run) in runs.iter().enumerate() {
+                let until = runs[i + 1..]
+                    .iter()
+                    .find_map(|r| r.first().map(|&c| chain_at[c]))
+                    .unwrap_or(end_at);
+                let (mine, after) = left.split_at_mut(until - base);
+                slices.push((mine, base, *run));
+                left = after;
+                base = until;
+            }
+            let written: Vec<Option<Vec<CounterSlot>>> = std::thread::scope(|s| {
+                let write = &write;
+                let mut slices = slices.into_iter();
+                let first = slices.next();
+                let handles: Vec<_> = slices
+                    .map(|(out, base, run)| s.spawn(move || write(out, base, run)))
+                    .collect();
+                let mut out = vec![first.and_then(|(o, base, run)| write(o, base, run))];
+                out.extend(handles.into_iter().map(|h| h.join().ok().flatten()));
+                out
+            });
+            for w in written {
+                counters.extend(w?);
+            }
         }
-    }
+        buf
+    };
     if opts.counters {
         // The final ERROR entry's.
         counters.push((Counters::default(), None));
@@ -783,8 +846,7 @@ mod tests {
                     }
                     // Every table laid out on several threads, however
                     // small: the same bytes.
-                    let split =
-                        encode(&text, &opts, &AssumeLatest, &|| {}, 0).expect("taken as before");
+                    let split = encode(&text, &opts, &AssumeLatest, 0).expect("taken as before");
                     assert!(
                         split == model,
                         "{}: differs laid out on threads",
