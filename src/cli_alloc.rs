@@ -63,6 +63,21 @@ pub fn use_mimalloc(input_len: u64) {
     MIMALLOC.store(true, Ordering::SeqCst);
 }
 
+/// Ends the process with `code`, once standard output is flushed. After
+/// the switch to mimalloc, without the clean-up it does at exit (giving
+/// back, page range by page range, memory the kernel takes back at once
+/// when the process ends: about 30 calls and half a millisecond after a
+/// restore of 10k rules).
+pub fn exit(code: u8) -> std::process::ExitCode {
+    if !on_mimalloc() {
+        return std::process::ExitCode::from(code);
+    }
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let _ = std::io::Write::flush(&mut std::io::stderr());
+    // SAFETY: _exit ends the process; nothing of it is used after.
+    unsafe { libc::_exit(code.into()) }
+}
+
 fn on_mimalloc() -> bool {
     MIMALLOC.load(Ordering::Relaxed)
 }

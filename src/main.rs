@@ -626,11 +626,12 @@ fn err_line(text: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let code = match run(cli) {
+        Ok(code) => code,
         Err(e) => {
             err_line(&format!("iptables-atomic: {e}"));
-            ExitCode::from(e.exit_code() as u8)
+            e.exit_code() as u8
         }
-    }
+    };
+    cli_alloc::exit(code)
 }
