@@ -56,6 +56,17 @@ fn check_dir(sub: &str, family: Family) {
         ) {
             failures.push(format!("{}: {e}", f.display()));
         }
+        // Installed a second time over the tables the first made: a plain
+        // file then takes the direct path (text to kernel entries without
+        // the model; into a fresh namespace it takes the model path).
+        let step = || Step {
+            text: &text,
+            noflush: false,
+            counters: false,
+        };
+        if let Err(e) = compare(family, &|_| {}, &[step(), step()]) {
+            failures.push(format!("{} (installed twice): {e}", f.display()));
+        }
         let with_counters = f.with_file_name(format!(
             "{}.expected-save-counters",
             f.file_name().unwrap().to_string_lossy()
