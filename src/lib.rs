@@ -498,7 +498,7 @@ impl Restorer {
         // A large table after the first is laid out while the table before
         // it is installed, if that one is small (both blobs are held at
         // once: at 10k rules, the 5 MB nat table while the kernel takes
-        // the 1 MB filter table, 2 ms sooner). The others are laid out now,
+        // the 1 MB filter table, 0.8 ms sooner). The others are laid out now,
         // on every core, the largest first (each one's encoded rules
         // dropped once it is: the next is made while only its own wait).
         let later: Vec<bool> = (0..tables.len())
