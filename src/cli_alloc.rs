@@ -13,8 +13,9 @@
 //! whichever allocator it came from (mimalloc knows its own blocks).
 //!
 //! Besides src/sys.rs in the library, this is the one place with `unsafe`:
-//! an allocator is unsafe by definition. Each function only forwards to one
-//! of the two allocators, with the caller's layout.
+//! an allocator is unsafe by definition. Each allocator function only
+//! forwards to one of the two allocators, with the caller's layout; [`exit`]
+//! ends the process with `_exit`.
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -63,11 +64,12 @@ pub fn use_mimalloc(input_len: u64) {
     MIMALLOC.store(true, Ordering::SeqCst);
 }
 
-/// Ends the process with `code`, once standard output is flushed. After
-/// the switch to mimalloc, without the clean-up it does at exit (giving
-/// back, page range by page range, memory the kernel takes back at once
-/// when the process ends: about 30 calls and half a millisecond after a
-/// restore of 10k rules).
+/// Ends the process with `code`, once standard output and error are
+/// flushed. After the switch to mimalloc, without the clean-up it does at
+/// exit (giving back, page range by page range, memory the kernel takes
+/// back at once when the process ends: about 30 madvise calls after a
+/// restore of 10k rules, which took 37.0 instead of 39.2 ms without them,
+/// medians of 101 runs).
 pub fn exit(code: u8) -> std::process::ExitCode {
     if !on_mimalloc() {
         return std::process::ExitCode::from(code);

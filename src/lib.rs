@@ -508,29 +508,7 @@ impl Restorer {
                     && tables[i - 1].size() <= LAY_OUT_BESIDE_MAX_BYTES
             })
             .collect();
-        let mut order: Vec<usize> = (0..tables.len()).filter(|&i| !later[i]).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(tables[i].size()));
-        let mut tables: Vec<Option<restore::direct::Pending>> =
-            tables.into_iter().map(Some).collect();
-        let mut laid: Vec<Option<blob::EncodedTable>> = tables.iter().map(|_| None).collect();
-        for i in order {
-            let Some(table) = tables[i].take() else {
-                continue;
-            };
-            match table.lay_out(&self.options, true) {
-                Some(enc) => laid[i] = Some(enc),
-                None => return Ok(None),
-            }
-        }
-        let prepared: Option<Vec<Prepared>> = tables
-            .into_iter()
-            .zip(laid)
-            .map(|(pending, laid)| match (laid, pending) {
-                (Some(enc), _) => Some(Prepared::Laid(enc)),
-                (None, p) => p.map(Prepared::Later),
-            })
-            .collect();
-        let Some(prepared) = prepared else {
+        let Some(prepared) = restore::direct::lay_out_now(tables, &self.options, &later) else {
             return Ok(None);
         };
         self.install_direct(text, sock, prepared, live).map(Some)
@@ -574,7 +552,7 @@ impl Restorer {
         &self,
         text: &str,
         sock: &XtSocket,
-        order: Vec<Prepared>,
+        order: Vec<restore::direct::Prepared>,
         live: Live,
     ) -> Result<Report> {
         let auto = self.precheck == Precheck::Auto;
@@ -584,8 +562,8 @@ impl Restorer {
             let name = table.name().to_string();
             let options = &self.options;
             let (encoded, lay_out): (_, Option<apply::LayOut>) = match table {
-                Prepared::Laid(enc) => (Some(enc), None),
-                Prepared::Later(p) => {
+                restore::direct::Prepared::Laid(enc) => (Some(enc), None),
+                restore::direct::Prepared::Later(p) => {
                     let name = name.clone();
                     (
                         None,
@@ -669,22 +647,6 @@ const LAY_OUT_LATER_BYTES: usize = 1 << 20;
 /// once then (at 100k rules, the 10.6 MB filter table beside the 52 MB nat
 /// table would add 6 MB to the peak).
 const LAY_OUT_BESIDE_MAX_BYTES: usize = 4 << 20;
-
-/// A table of the direct path: laid out, or to be laid out while the one
-/// before it is installed.
-enum Prepared<'t> {
-    Laid(blob::EncodedTable),
-    Later(restore::direct::Pending<'t>),
-}
-
-impl Prepared<'_> {
-    fn name(&self) -> &str {
-        match self {
-            Prepared::Laid(enc) => &enc.name,
-            Prepared::Later(p) => p.name(),
-        }
-    }
-}
 
 /// One table of a restore, built and encoded.
 struct Built {

@@ -22,7 +22,8 @@
 use std::ops::Range;
 
 use super::parser::{
-    parse_chain_line, parse_rule_line, worker_threads, LineCtx, MAX_LINE, PARALLEL_BYTES,
+    on_threads, parse_chain_line, parse_rule_line, worker_threads, LineCtx, MAX_LINE,
+    PARALLEL_BYTES,
 };
 use super::{Op, RestoreOptions, TargetSpec};
 use crate::blob::encode::{
@@ -165,15 +166,78 @@ impl Pending<'_> {
     /// Lays the table out: on every core when `alone` (nothing else runs
     /// then), on this thread only otherwise.
     pub(crate) fn lay_out(self, opts: &RestoreOptions, alone: bool) -> Option<EncodedTable> {
-        let from = if alone {
-            PARALLEL_LAYOUT_BYTES
-        } else {
-            usize::MAX
-        };
-        let enc = lay_out(opts, &self.block, &self.rules, from)?;
+        self.lay_out_from(
+            opts,
+            if alone {
+                PARALLEL_LAYOUT_BYTES
+            } else {
+                usize::MAX
+            },
+        )
+    }
+
+    /// Lays the table out, on several threads from `parallel_from` bytes.
+    fn lay_out_from(self, opts: &RestoreOptions, parallel_from: usize) -> Option<EncodedTable> {
+        let enc = lay_out(opts, &self.block, &self.rules, parallel_from)?;
         debug_assert_eq!(enc.entries().len(), self.size, "{}", self.block.table);
         Some(enc)
     }
+}
+
+/// A table of the input, laid out, or to be laid out later
+/// ([`Pending::lay_out`]).
+pub(crate) enum Prepared<'t> {
+    Laid(EncodedTable),
+    Later(Pending<'t>),
+}
+
+impl Prepared<'_> {
+    /// The table's name.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Prepared::Laid(enc) => &enc.name,
+            Prepared::Later(p) => p.name(),
+        }
+    }
+}
+
+/// Lays out now, on every core, the tables of `pending` that `later` does
+/// not mark; the others stay to be laid out later. The largest first, and
+/// each table's encoded rules dropped once it is laid out: the other
+/// tables are then made while only their own (smaller) encoded rules
+/// wait, not the largest table's too. `None` when a table does not lay
+/// out.
+pub(crate) fn lay_out_now<'t>(
+    pending: Vec<Pending<'t>>,
+    opts: &RestoreOptions,
+    later: &[bool],
+) -> Option<Vec<Prepared<'t>>> {
+    lay_out_now_from(pending, opts, later, PARALLEL_LAYOUT_BYTES)
+}
+
+/// [`lay_out_now`], on several threads from `parallel_from` bytes.
+fn lay_out_now_from<'t>(
+    pending: Vec<Pending<'t>>,
+    opts: &RestoreOptions,
+    later: &[bool],
+    parallel_from: usize,
+) -> Option<Vec<Prepared<'t>>> {
+    let now = |i: usize| !later.get(i).copied().unwrap_or(false);
+    let mut order: Vec<usize> = (0..pending.len()).filter(|&i| now(i)).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(pending[i].size));
+    let mut pending: Vec<Option<Pending>> = pending.into_iter().map(Some).collect();
+    let mut laid: Vec<Option<EncodedTable>> = pending.iter().map(|_| None).collect();
+    for i in order {
+        laid[i] = Some(pending[i].take()?.lay_out_from(opts, parallel_from)?);
+    }
+    pending
+        .into_iter()
+        .zip(laid)
+        .map(|(p, laid)| match laid {
+            Some(enc) => Some(Prepared::Laid(enc)),
+            None => p.map(Prepared::Later),
+        })
+        .collect()
 }
 
 /// The tables of `text`, in the order of their blocks, parsed and encoded
@@ -255,18 +319,13 @@ fn encode(
     parallel_layout_from: usize,
 ) -> Option<Vec<EncodedTable>> {
     let pending = parse_text(text, opts, revs, &|| {})?;
-    // The largest table first, and each table's encoded rules dropped once
-    // it is laid out: the other tables are then made while only their own
-    // (smaller) encoded rules wait, not the largest table's too.
-    let mut order: Vec<usize> = (0..pending.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(pending[i].size));
-    let mut pending: Vec<Option<Pending>> = pending.into_iter().map(Some).collect();
-    let mut tables: Vec<Option<EncodedTable>> = pending.iter().map(|_| None).collect();
-    for i in order {
-        let p = pending[i].take()?;
-        tables[i] = Some(lay_out(opts, &p.block, &p.rules, parallel_layout_from)?);
-    }
-    tables.into_iter().collect()
+    lay_out_now_from(pending, opts, &[], parallel_layout_from)?
+        .into_iter()
+        .map(|p| match p {
+            Prepared::Laid(enc) => Some(enc),
+            Prepared::Later(_) => None,
+        })
+        .collect()
 }
 
 /// Walks the file: blocks, declarations, and the rule lines (line number,
@@ -469,20 +528,10 @@ fn encode_rules(
     let shared = revs.as_sync().filter(|_| threads > 1);
     let per_thread: Vec<Done> = match shared {
         None => vec![run(revs)?],
-        Some(shared) => std::thread::scope(|s| {
-            let run = &run;
-            let handles: Vec<_> = (1..threads)
-                .map(|_| s.spawn(move || run(&crate::ext::LocalRevisions::new(shared))))
-                .collect();
-            let mine = run(&crate::ext::LocalRevisions::new(shared));
-            let others: Vec<Option<Done>> = handles
-                .into_iter()
-                .map(|h| h.join().ok().flatten())
-                .collect();
-            std::iter::once(mine)
-                .chain(others)
-                .collect::<Option<Vec<_>>>()
-        })?,
+        Some(shared) => on_threads(threads, shared, |_, revs| run(revs))
+            .into_iter()
+            .map(Option::flatten)
+            .collect::<Option<Vec<_>>>()?,
     };
     // The runs of each block in file order (chunk order: a chunk's runs are
     // in order, and a block's rules in a chunk are one run).

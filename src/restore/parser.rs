@@ -196,22 +196,27 @@ pub(super) fn in_parallel<T: Send>(
         .step_by(chunk)
         .map(|s| s..(s + chunk).min(len))
         .collect();
-    let Some((first, rest)) = ranges.split_first() else {
+    on_threads(ranges.len(), shared, |i, revs| run(ranges[i].clone(), revs))
+}
+
+/// Runs `run(i, …)` for each `i` below `threads`, `i` = 0 on the calling
+/// thread, each with its own cache in front of the shared revision
+/// answers. The results in order of `i`; `None` for a thread that
+/// panicked.
+pub(super) fn on_threads<T: Send>(
+    threads: usize,
+    shared: &(dyn RevisionSource + Sync),
+    run: impl Fn(usize, &dyn RevisionSource) -> T + Sync,
+) -> Vec<Option<T>> {
+    if threads == 0 {
         return Vec::new();
-    };
+    }
     let run = &run;
     std::thread::scope(|s| {
-        let handles: Vec<_> = rest
-            .iter()
-            .map(|r| {
-                let r = r.clone();
-                s.spawn(move || run(r, &crate::ext::LocalRevisions::new(shared)))
-            })
+        let handles: Vec<_> = (1..threads)
+            .map(|i| s.spawn(move || run(i, &crate::ext::LocalRevisions::new(shared))))
             .collect();
-        let mut out = vec![Some(run(
-            first.clone(),
-            &crate::ext::LocalRevisions::new(shared),
-        ))];
+        let mut out = vec![Some(run(0, &crate::ext::LocalRevisions::new(shared)))];
         out.extend(handles.into_iter().map(|h| h.join().ok()));
         out
     })
