@@ -292,7 +292,7 @@ pub trait Codec: Sync {
     }
 }
 
-fn all_codecs() -> impl Iterator<Item = &'static dyn Codec> {
+pub(crate) fn all_codecs() -> impl Iterator<Item = &'static dyn Codec> {
     [
         tcp::CODECS,
         udp::CODECS,

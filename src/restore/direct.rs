@@ -3,7 +3,8 @@
 //! Most restore files are what iptables-save and kube-proxy write: per table
 //! the chain declarations, then `-A` lines, then `COMMIT`. For those, each
 //! rule line is parsed and encoded at once (on every core, at most 4, for a
-//! large input) and kept, per thread and table, as its kernel entry without
+//! large input; a line of the common shape by the one-pass reader
+//! `parser::lean`, any other by the full rule parser) and kept, per thread and table, as its kernel entry without
 //! the entry's zero words ([`pack`]: a fifth of the bytes); each table is
 //! then laid out from those (a large one on every core too, each thread
 //! writing its own run of chains), the largest first, and the rules of a
@@ -22,8 +23,8 @@
 use std::ops::Range;
 
 use super::parser::{
-    on_threads, parse_chain_line, parse_rule_line, worker_threads, LineCtx, MAX_LINE,
-    PARALLEL_BYTES,
+    lean_rule, on_threads, parse_chain_line, parse_rule_line, worker_threads, LeanJump, LineCtx,
+    MAX_LINE, PARALLEL_BYTES,
 };
 use super::{Op, RestoreOptions, TargetSpec};
 use crate::blob::encode::{
@@ -33,7 +34,7 @@ use crate::blob::layout::REPLACE_ROOM;
 use crate::blob::pack::{pack, unpack_into};
 use crate::ext::RevisionSource;
 use crate::fasthash::FastMap;
-use crate::rules::{builtin_hooks, Counters, Family, Target, Verdict, HOOK_NAMES};
+use crate::rules::{builtin_hooks, Counters, Extension, Family, Rule, Target, Verdict, HOOK_NAMES};
 
 /// One `*table … COMMIT` block as scanned.
 struct Block<'t> {
@@ -570,6 +571,20 @@ fn encode_line(
         text: raw,
     };
     let line = raw.strip_suffix('\n').unwrap_or(raw);
+    // The common shape of line, read in one pass; the full parser for the
+    // rest (and for every error).
+    if let Some(lean) = lean_rule(line, b.table, opts.family, revs) {
+        let chain = *idx.get(lean.chain)?;
+        let (target, fix) = match lean.jump {
+            LeanJump::None => (Target::Fallthrough, FIX_NEXT),
+            LeanJump::Verdict(v) => (Target::Verdict(v), NO_FIX),
+            LeanJump::Named { name, goto, ext } => resolve(b, idx, name, goto, ext)?,
+        };
+        let mut rule = lean.rule;
+        rule.target = target;
+        rule.line = Some(line_no);
+        return put_rule(chain, &rule, fix, opts, entry, part);
+    }
     let Op::Append { chain, rules } = (match parse_rule_line(&lc, line, b.table, opts, revs) {
         Ok(Some(op)) => op,
         Ok(None) => return Some(()),
@@ -580,45 +595,65 @@ fn encode_line(
     let chain = *idx.get(chain.as_str())?;
     for spec in rules {
         let mut rule = spec.rule;
-        let mut fix = NO_FIX;
-        rule.target = match spec.target {
-            TargetSpec::None => {
-                fix = FIX_NEXT;
-                Target::Fallthrough
-            }
-            TargetSpec::Verdict(v) => Target::Verdict(v),
-            TargetSpec::Named { name, ext, goto } => match idx.get(name.as_str()) {
-                Some(&c) if b.chains[c as usize].hook.is_some() => return None,
-                Some(&c) => {
-                    fix = c;
-                    if goto {
-                        Target::Goto(name)
-                    } else {
-                        Target::Jump(name)
-                    }
-                }
-                None if goto => return None,
-                None => Target::Extension(ext?),
-            },
+        let fix;
+        (rule.target, fix) = match spec.target {
+            TargetSpec::None => (Target::Fallthrough, FIX_NEXT),
+            TargetSpec::Verdict(v) => (Target::Verdict(v), NO_FIX),
+            TargetSpec::Named { name, ext, goto } => resolve(b, idx, &name, goto, ext)?,
         };
-        entry.clear();
-        let verdict_at = append_rule(entry, opts.family, &rule)
-            .ok()?
-            .map(u16::try_from)
-            .transpose()
-            .ok()?;
-        let start = part.bytes.push(entry)?;
-        part.rules.push(Encoded {
-            chain,
-            start,
-            // append_rule refuses an entry above 65535 bytes.
-            len: u16::try_from(entry.len()).ok()?,
-            verdict_at: verdict_at.unwrap_or(0),
-            fix: if verdict_at.is_some() { fix } else { NO_FIX },
-        });
-        if opts.counters {
-            part.counters.push(rule.counters);
-        }
+        put_rule(chain, &rule, fix, opts, entry, part)?;
+    }
+    Some(())
+}
+
+/// The target of a rule that names one (`-j NAME`, `-g NAME`), and the
+/// chain its verdict is fixed to once laid out: a user chain of the
+/// block, else (`-j` only) the target extension. `None` for what the
+/// direct path leaves to the model path (a built-in chain, an unknown
+/// name).
+fn resolve(
+    b: &Block,
+    idx: &FastMap<&str, u32>,
+    name: &str,
+    goto: bool,
+    ext: Option<Extension>,
+) -> Option<(Target, u32)> {
+    Some(match idx.get(name) {
+        Some(&c) if b.chains[c as usize].hook.is_some() => return None,
+        // The chain's name is not needed: its offset is written at layout.
+        Some(&c) if goto => (Target::Goto(String::new()), c),
+        Some(&c) => (Target::Jump(String::new()), c),
+        None if goto => return None,
+        None => (Target::Extension(ext?), NO_FIX),
+    })
+}
+
+/// Encodes `rule` (of chain `chain`) into `part` (`entry` is scratch room).
+fn put_rule(
+    chain: u32,
+    rule: &Rule,
+    fix: u32,
+    opts: &RestoreOptions,
+    entry: &mut Vec<u8>,
+    part: &mut Part,
+) -> Option<()> {
+    entry.clear();
+    let verdict_at = append_rule(entry, opts.family, rule)
+        .ok()?
+        .map(u16::try_from)
+        .transpose()
+        .ok()?;
+    let start = part.bytes.push(entry)?;
+    part.rules.push(Encoded {
+        chain,
+        start,
+        // append_rule refuses an entry above 65535 bytes.
+        len: u16::try_from(entry.len()).ok()?,
+        verdict_at: verdict_at.unwrap_or(0),
+        fix: if verdict_at.is_some() { fix } else { NO_FIX },
+    });
+    if opts.counters {
+        part.counters.push(rule.counters);
     }
     Some(())
 }

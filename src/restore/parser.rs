@@ -4,6 +4,10 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+mod lean;
+
+pub(crate) use lean::{lean_rule, LeanJump};
+
 use super::lexer::{split_words, Word};
 use super::{Block, Command, Op, RestoreOptions, RuleSpec, Script, TargetSpec};
 use crate::error::{Error, Location, Result};
@@ -553,6 +557,15 @@ impl<T, const N: usize> std::ops::Deref for Few<T, N> {
     }
 }
 
+impl<T, const N: usize> std::ops::DerefMut for Few<T, N> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            Few::Inline(list, len) => &mut list[..*len],
+            Few::Spilled(all) => all,
+        }
+    }
+}
+
 struct Loaded<'w> {
     codec: &'static dyn Codec,
     opts: Few<OptValue<'w>, 2>,
@@ -705,7 +718,10 @@ impl RuleState<'_> {
         if let Some(i) = builtin {
             return Ok(Some(OptRef::Builtin(i)));
         }
-        for owner in newest() {
+        // Newest first: an older instance of an extension loaded again has
+        // the same options as the newer one met before it, so the plain
+        // load order (reversed) finds what `newest` would.
+        for &owner in order.iter().rev() {
             let opts = self.ext_codec(owner).options();
             if let Some(j) = opts.iter().position(|o| o.name == name) {
                 return Ok(Some(OptRef::Ext(owner, j)));
