@@ -176,7 +176,7 @@ pub(crate) fn lean_rule<'t>(
                 // before the protocol's match is loaded), is the full
                 // parser's.
                 let prefix = |n: &str| n.starts_with(name);
-                if !super::BUILTIN.iter().all(|b| !prefix(b.0))
+                if super::BUILTIN.iter().any(|b| prefix(b.0))
                     || loaded
                         .iter()
                         .any(|l| l.codec.options().iter().any(|o| prefix(o.name)))
@@ -484,21 +484,52 @@ mod tests {
             ("rules6", Family::V6),
             ("rules-nokernel", Family::V4),
         ] {
-            for f in std::fs::read_dir(root.join(dir)).expect("rules directory") {
-                let text = std::fs::read_to_string(f.expect("entry").path()).unwrap_or_default();
-                let mut table = "filter";
-                for line in text.lines() {
-                    if let Some(t) = line.strip_prefix('*') {
-                        table = t.trim();
-                    }
-                    if line.starts_with('-') || line.starts_with('[') {
-                        lines += 1;
-                        taken += usize::from(agrees(line, table, family));
-                    }
-                }
+            for (table, line) in rule_lines(&root.join(dir)) {
+                lines += 1;
+                taken += usize::from(agrees(&line, &table, family));
             }
         }
         // Most lines of the files have the common shape.
+        assert!(taken * 2 > lines, "{taken} of {lines} lines taken");
+    }
+
+    /// The rule lines of the files in `dir` (`*.rules`), with their table.
+    fn rule_lines(dir: &std::path::Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for f in std::fs::read_dir(dir).expect("rules directory") {
+            let path = f.expect("entry").path();
+            if path.extension().is_none_or(|x| x != "rules") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let mut table = "filter";
+            for line in text.lines() {
+                if let Some(t) = line.strip_prefix('*') {
+                    table = t.trim();
+                }
+                if line.starts_with('-') || line.starts_with('[') {
+                    out.push((table.to_string(), line.to_string()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The same over the shared corpus of real rulesets, when it is there.
+    #[test]
+    fn the_corpus_rule_lines_read_as_the_full_parser_reads_them() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        if !root.is_dir() {
+            eprintln!("skipped: ../shared/corpus is not there");
+            return;
+        }
+        let (mut lines, mut taken) = (0, 0);
+        for (dir, family) in [("v4", Family::V4), ("v6", Family::V6)] {
+            for (table, line) in rule_lines(&root.join(dir)) {
+                lines += 1;
+                taken += usize::from(agrees(&line, &table, family));
+            }
+        }
         assert!(taken * 2 > lines, "{taken} of {lines} lines taken");
     }
 
@@ -524,6 +555,7 @@ mod tests {
             "-A FORWARD ! -s 10.0.0.0/255.0.0.0 ! -p udp -i eth0 ! -o eth1+ -j DROP",
             "-A FORWARD -p tcp --dport 80 -j ACCEPT",
             "-A FORWARD -p 6 --sport 80 -j ACCEPT",
+            "-A X -p tcp -m comment --comment x --dport 80 -m tcp --sport 1 -j ACCEPT",
             "-A X -m comment --comment \"a \t b\" -m comment --comment c -j Y",
             "-A X -m conntrack ! --ctstate NEW,ESTABLISHED -g Y",
             "-A X -s 1.2.3.4/0 -j LOG --log-prefix \"x: \" --log-level 4",
