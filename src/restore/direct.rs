@@ -4,8 +4,9 @@
 //! the chain declarations, then `-A` lines, then `COMMIT`. For those, each
 //! rule line is parsed and encoded at once (on every core, at most 4, for a
 //! large input; a line of the common shape by the one-pass reader
-//! `parser::lean`, any other by the full rule parser) and kept, per thread and table, as its kernel entry without
-//! the entry's zero words ([`pack`]: a fifth of the bytes); each table is
+//! `parser::lean`, any other by the full rule parser) and kept, per thread
+//! and table, as its kernel entry without the entry's zero words ([`pack`]:
+//! a fifth of the bytes); each table is
 //! then laid out from those (a large one on every core too, each thread
 //! writing its own run of chains), the largest first, and the rules of a
 //! table are dropped once it is. Nothing of a rule but its kernel bytes is

@@ -557,15 +557,6 @@ impl<T, const N: usize> std::ops::Deref for Few<T, N> {
     }
 }
 
-impl<T, const N: usize> std::ops::DerefMut for Few<T, N> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        match self {
-            Few::Inline(list, len) => &mut list[..*len],
-            Few::Spilled(all) => all,
-        }
-    }
-}
-
 struct Loaded<'w> {
     codec: &'static dyn Codec,
     opts: Few<OptValue<'w>, 2>,
@@ -1716,43 +1707,65 @@ fn each_address(
     found: &mut dyn FnMut(IpAddr, IpAddr),
 ) -> std::result::Result<(), String> {
     for item in s.split(',') {
-        let item = item.trim_start();
-        let (host, mask) = match item.rfind('/') {
-            Some(p) => (&item[..p], Some(&item[p + 1..])),
-            None => (item, None),
-        };
-        match family {
-            Family::V4 => {
-                let mask = parse_mask4(mask)?;
-                let host = if mask == 0 { "0.0.0.0" } else { host };
-                let mut put = |a: Ipv4Addr| {
+        match address_item(family, item)? {
+            AddressItem::Numeric(a, m) => found(a, m),
+            AddressItem::Name(host, IpAddr::V4(m)) => {
+                for a in resolve4(host)? {
                     found(
-                        IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)),
-                        IpAddr::V4(Ipv4Addr::from(mask)),
-                    )
-                };
-                match numeric4(host, false) {
-                    Some(a) => put(a),
-                    None => resolve4(host)?.into_iter().for_each(put),
+                        IpAddr::V4(Ipv4Addr::from(u32::from(a) & u32::from(m))),
+                        IpAddr::V4(m),
+                    );
                 }
             }
-            Family::V6 => {
-                let mask = parse_mask6(mask)?;
-                let host = if mask == 0 { "::" } else { host };
-                let mut put = |a: Ipv6Addr| {
+            AddressItem::Name(host, IpAddr::V6(m)) => {
+                for a in resolve6(host)? {
                     found(
-                        IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)),
-                        IpAddr::V6(Ipv6Addr::from(mask)),
-                    )
-                };
-                match host.parse::<Ipv6Addr>() {
-                    Ok(a) => put(a),
-                    Err(_) => resolve6(host)?.into_iter().for_each(put),
+                        IpAddr::V6(Ipv6Addr::from(u128::from(a) & u128::from(m))),
+                        IpAddr::V6(m),
+                    );
                 }
             }
         }
     }
     Ok(())
+}
+
+/// One `ADDR[/MASK]` of a `-s`/`-d` list, as iptables reads it.
+enum AddressItem<'a> {
+    /// A numeric address (masked), and its mask.
+    Numeric(IpAddr, IpAddr),
+    /// A host name to resolve, and the mask for its addresses.
+    Name(&'a str, IpAddr),
+}
+
+/// Reads one item of a `-s`/`-d` list (a mask of 0 makes any host the
+/// zero address, as iptables does).
+fn address_item(family: Family, item: &str) -> std::result::Result<AddressItem<'_>, String> {
+    let item = item.trim_start();
+    let (host, mask) = match item.rfind('/') {
+        Some(p) => (&item[..p], Some(&item[p + 1..])),
+        None => (item, None),
+    };
+    Ok(match family {
+        Family::V4 => {
+            let mask = parse_mask4(mask)?;
+            let m = IpAddr::V4(Ipv4Addr::from(mask));
+            let host = if mask == 0 { "0.0.0.0" } else { host };
+            match numeric4(host, false) {
+                Some(a) => AddressItem::Numeric(IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)), m),
+                None => AddressItem::Name(host, m),
+            }
+        }
+        Family::V6 => {
+            let mask = parse_mask6(mask)?;
+            let m = IpAddr::V6(Ipv6Addr::from(mask));
+            let host = if mask == 0 { "::" } else { host };
+            match host.parse::<Ipv6Addr>() {
+                Ok(a) => AddressItem::Numeric(IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)), m),
+                Err(_) => AddressItem::Name(host, m),
+            }
+        }
+    })
 }
 
 /// xtables_numeric_to_ipaddr: dotted quad, missing trailing parts are 0

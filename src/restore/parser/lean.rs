@@ -16,12 +16,12 @@
 //! same way. Tests and the fuzz target `direct` hold the two to the same
 //! result.
 
-use super::{numeric4, parse_mask4, parse_mask6, parse_protocol, proto_to_name, Few};
+use super::{address_item, parse_protocol, proto_to_name, AddressItem, Few};
 use crate::ext::{self, Arg, Codec, Kind, OptValue, RevisionSource, RuleContext};
 use crate::rules::{
     inv_flags, ip_flags, Counters, Extension, Family, Interface, IpMatch, Rule, Target, Verdict,
 };
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// Where a lean rule jumps, for the caller to resolve against the chains
 /// of its table (as the direct path resolves a [`super::TargetSpec`]).
@@ -226,11 +226,9 @@ pub(crate) fn lean_rule<'t>(
             b'!' if !invert => invert = true,
             b'A' if chain.is_none() && !invert => chain = Some(words.arg()?),
             b's' | b'd' => {
-                let slot = if letter == b's' { &mut src } else { &mut dst };
-                let bit = if letter == b's' {
-                    inv_flags::SRCIP
-                } else {
-                    inv_flags::DSTIP
+                let (slot, bit) = match letter {
+                    b's' => (&mut src, inv_flags::SRCIP),
+                    _ => (&mut dst, inv_flags::DSTIP),
                 };
                 if slot.is_some() {
                     return None;
@@ -252,15 +250,9 @@ pub(crate) fn lean_rule<'t>(
                 proto = Some((name, num));
             }
             b'i' | b'o' => {
-                let slot = if letter == b'i' {
-                    &mut in_iface
-                } else {
-                    &mut out_iface
-                };
-                let bit = if letter == b'i' {
-                    inv_flags::VIA_IN
-                } else {
-                    inv_flags::VIA_OUT
+                let (slot, bit) = match letter {
+                    b'i' => (&mut in_iface, inv_flags::VIA_IN),
+                    _ => (&mut out_iface, inv_flags::VIA_OUT),
                 };
                 if slot.is_some() {
                     return None;
@@ -390,36 +382,9 @@ fn address(family: Family, s: &str) -> Option<(IpAddr, IpAddr)> {
     if s.contains(',') {
         return None;
     }
-    let item = s.trim_start();
-    let (host, mask) = match item.rfind('/') {
-        Some(p) => (&item[..p], Some(&item[p + 1..])),
-        None => (item, None),
-    };
-    match family {
-        Family::V4 => {
-            let mask = parse_mask4(mask).ok()?;
-            let a = if mask == 0 {
-                Ipv4Addr::UNSPECIFIED
-            } else {
-                numeric4(host, false)?
-            };
-            Some((
-                IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)),
-                IpAddr::V4(Ipv4Addr::from(mask)),
-            ))
-        }
-        Family::V6 => {
-            let mask = parse_mask6(mask).ok()?;
-            let a = if mask == 0 {
-                Ipv6Addr::UNSPECIFIED
-            } else {
-                host.parse::<Ipv6Addr>().ok()?
-            };
-            Some((
-                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)),
-                IpAddr::V6(Ipv6Addr::from(mask)),
-            ))
-        }
+    match address_item(family, s).ok()? {
+        AddressItem::Numeric(a, m) => Some((a, m)),
+        AddressItem::Name(..) => None,
     }
 }
 
