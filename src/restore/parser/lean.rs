@@ -215,15 +215,20 @@ pub(crate) fn lean_rule<'t>(
             loaded[k].opts.push(ov);
             continue;
         }
-        // `!` or a one-letter option (compared as bytes: this runs for
-        // every word).
+        if w == "!" {
+            if invert {
+                return None;
+            }
+            invert = true;
+            continue;
+        }
+        // A one-letter option (compared as bytes: this runs for every
+        // word). `-!` is not one.
         let letter = match w.as_bytes() {
             [b'-', c] => *c,
-            [b'!'] => b'!',
             _ => return None,
         };
         match letter {
-            b'!' if !invert => invert = true,
             b'A' if chain.is_none() && !invert => chain = Some(words.arg()?),
             b's' | b'd' => {
                 let (slot, bit) = match letter {
@@ -537,6 +542,7 @@ mod tests {
             "-A X ! -m tcp",
             "-A X -j ACCEPT -j DROP",
             "-A X ! ! -s 1.2.3.4",
+            "-A X -m helper -! --helper 0",
             "-A X -s 1.2.3.4 !",
             "-A INPUT -o eth0",
             "-A OUTPUT -i eth0",
